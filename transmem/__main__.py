@@ -1,0 +1,3 @@
+from transmem.cli import main
+
+raise SystemExit(main())

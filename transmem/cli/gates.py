@@ -1,0 +1,98 @@
+"""`transmem gates`: how much each source is let in — transfer-gate averages per source and per layer on a dataset
+(paper Table 5), and gate maps over time as a picture."""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from transmem.checkpoint import atomic_write
+from transmem.cli.evaluate import dataset_for
+from transmem.models.io import load_model
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("gates", help="transfer-gate averages per source and layer, and gate maps over time")
+    p.add_argument("checkpoint", help="a TMU model checkpoint (best.safetensors)")
+    p.add_argument("--dataset", help="dataset (default: the one the model was trained on)")
+    p.add_argument("--split", default="test", choices=("train", "valid", "test"))
+    p.add_argument("--size", type=int, default=64, help="sequences to average over (default 64)")
+    p.add_argument("--option", "-o", action="append", metavar="KEY=VALUE", help="dataset option (repeatable)")
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--out", default="gates", help="folder for gates.json and gates.png (default ./gates)")
+    p.set_defaults(func=run)
+
+
+@torch.no_grad()
+def gate_statistics(net, data, batch_size: int) -> tuple[dict[int, np.ndarray], dict[int, np.ndarray]]:
+    """Per TMU layer: mean gate per source (M,) over sequences, steps and positions, and the gate maps of the
+    first sequence (S, M, h, w)."""
+    sums: dict[int, torch.Tensor] = {}
+    first: dict[int, np.ndarray] = {}
+    n = 0
+    for start in range(0, len(data), batch_size):
+        clip = torch.from_numpy(data.frames[start : start + batch_size, : data.t_in + data.t_out])
+        out = net(clip, t_in=data.t_in)
+        for layer, g in out.gate_maps.items():
+            sums[layer] = sums.get(layer, 0) + g.sum(dim=(0, 1, 3, 4)) / (g.shape[1] * g.shape[3] * g.shape[4])
+            first.setdefault(layer, g[0].numpy())
+        n += len(clip)
+    return {k: (v / n).numpy() for k, v in sums.items()}, first
+
+
+def run(args: argparse.Namespace) -> int:
+    net, meta, _ = load_model(args.checkpoint)
+    if net.config.n_sources == 0:
+        raise ValueError(f"{args.checkpoint} is not a TMU model (it has no transfer gates); train one with "
+                         "--method memory-transfer")
+    data = dataset_for(args, meta)
+    names = meta.get("sources") or [f"source{m}" for m in range(net.config.n_sources)]
+    means, maps = gate_statistics(net, data, args.batch_size)
+    layers = sorted(means)
+    overall = np.mean([means[k] for k in layers], axis=0)
+    print(f"transfer gates a_t^m averaged over {len(data)} sequences of {data.name}/{data.split}")
+    print(f"{'layer':<8}" + "".join(f"{n[:18]:>20}" for n in names))
+    for k in layers:
+        print(f"{k:<8}" + "".join(f"{v:>20.3f}" for v in means[k]))
+    print(f"{'all':<8}" + "".join(f"{v:>20.3f}" for v in overall))
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    document = {"checkpoint": args.checkpoint, "dataset": data.name, "split": data.split, "sources": names,
+                "per_layer": {str(k): dict(zip(names, map(float, means[k]))) for k in layers},
+                "mean": dict(zip(names, map(float, overall)))}
+    text = json.dumps(document, indent=2)
+    atomic_write(out / "gates.json", lambda tmp: Path(tmp).write_text(text))
+    draw_gate_maps(out / "gates.png", data.frames[0, 1 : data.t_in + data.t_out], maps, names)
+    print(f"wrote {out / 'gates.json'} and {out / 'gates.png'}")
+    return 0
+
+
+def draw_gate_maps(path: Path, frames: np.ndarray, maps: dict[int, np.ndarray], names: list[str]) -> None:
+    """Rows: the frames the steps predict, then one row per (layer, source) of channel-averaged gate maps."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [("frames", None)] + [(f"L{k} {n[:12]}", (k, m)) for k in sorted(maps) for m, n in enumerate(names)]
+    steps = frames.shape[0]
+    fig, axes = plt.subplots(len(rows), steps, figsize=(steps * 0.9, len(rows) * 0.95), squeeze=False)
+    for r, (label, key) in enumerate(rows):
+        for t in range(steps):
+            ax = axes[r, t]
+            if key is None:
+                img = frames[t].transpose(1, 2, 0)
+                ax.imshow(img[..., 0] if img.shape[-1] == 1 else img, cmap="gray", vmin=0, vmax=1)
+            else:
+                ax.imshow(maps[key[0]][t, key[1]], cmap="viridis", vmin=0, vmax=1)
+            ax.set_xticks([]), ax.set_yticks([])
+            if t == 0:
+                ax.set_ylabel(label, fontsize=6)
+            if r == 0:
+                ax.set_title(f"t={t + 2}", fontsize=6)
+    fig.tight_layout(pad=0.2)
+    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=80, format="png"))
+    plt.close(fig)

@@ -1,0 +1,51 @@
+"""`transmem predict`: the future of the user's own frames from a trained checkpoint alone (no source, no labels).
+
+Input: a .npy/.npz sequence, a folder of PNG/JPEG frames, a GIF or a video. Frames are converted to the model's
+channels and frame size. Output: prediction.npy (T, C, H, W), prediction.png (inputs above, predictions below)
+and prediction.gif (inputs followed by predictions).
+"""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from transmem.data.frames_io import read_frames, write_gif, write_npy, write_strip
+from transmem.models.io import load_model
+from transmem.training.trainer import resolve_device
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("predict", help="predict future frames of your own frames with a trained checkpoint")
+    p.add_argument("checkpoint", help="a model checkpoint (best.safetensors) or zoo model file")
+    p.add_argument("input", help=".npy/.npz sequence, folder of images, GIF or video")
+    p.add_argument("--horizon", type=int, help="frames to predict (default: the training run's output length)")
+    p.add_argument("--t-in", type=int, help="use the last T_IN input frames (default: all of them)")
+    p.add_argument("--out", default="prediction", help="output folder (default ./prediction)")
+    p.add_argument("--cmap", help="colormap for one-channel frames in the pictures, e.g. viridis for radar")
+    p.add_argument("--device", default="auto")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    net, meta, _ = load_model(args.checkpoint)
+    cfg = net.config
+    frames = read_frames(args.input, channels=cfg.frame_channels, frame_size=cfg.frame_size)
+    if args.t_in:
+        if args.t_in > len(frames):
+            raise ValueError(f"--t-in {args.t_in} asks for more frames than {args.input} holds ({len(frames)})")
+        frames = frames[-args.t_in :]
+    horizon = args.horizon or meta.get("config", {}).get("data", {}).get("options", {}).get("t_out") or 10
+    device = resolve_device(args.device)
+    x = torch.from_numpy(np.ascontiguousarray(frames)).unsqueeze(0).to(device)
+    future = net.to(device).predict(x, horizon=horizon)[0].clamp(0, 1).cpu().numpy()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    write_npy(out / "prediction.npy", future)
+    write_strip(out / "prediction.png", [frames, future], row_labels=["input", "prediction"], cmap=args.cmap)
+    write_gif(out / "prediction.gif", np.concatenate([frames, future]), cmap=args.cmap)
+    print(f"{len(frames)} input frames -> {horizon} predicted frames of {tuple(future.shape[1:])}; wrote "
+          f"{out / 'prediction.npy'}, {out / 'prediction.png'}, {out / 'prediction.gif'}")
+    return 0

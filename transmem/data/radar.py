@@ -1,0 +1,697 @@
+"""Radar echoes of the precipitation nowcasting benchmark (paper section 4.3): Guangzhou 2014 and 2016 sources ->
+Beijing target, 10 -> 10 frames at 6-minute steps, CSI at 20 dBZ.
+
+Every radar dataset stores its pixel <-> reflectivity mapping in ``info["dbz"] = {"scale": s, "offset": o}``
+(dBZ = s * p + o for a frame value p on [0, 1]); map predictions back with ``transmem.metrics.to_dbz(x, s, o)``.
+
+Reader ``radar`` (local files only; option ``root``)
+----------------------------------------------------
+Sequences under ``root`` (or under ``root/train``, ``root/valid``, ``root/test`` when those folders exist), sorted by
+name; each one is either
+
+* a folder of frames sorted by file name: 8-bit single-channel PNGs, or .npy files holding one (H, W) frame, or
+* one ``.npy`` file (T, H, W).
+
+A sequence is cut into windows of ``seq_len`` frames (default 20 = 10 in + 10 out) every ``stride`` frames (default
+seq_len); sequences shorter than seq_len are skipped (counted in ``info["skipped_short"]``). Without split folders
+the sequences are split chronologically (by name) into contiguous blocks, ``splits`` = "0.8,0.05,0.15" by default:
+radar sequences overlap in weather, so a random split would leak storms from training into testing.
+
+``mapping`` says what the stored values are:
+
+* ``hko7`` (default): pixels 0-255, p = pixel / 255, dBZ = 70 p - 10 (HKO-7; 20 dBZ <-> p = 0.4286);
+* ``cikm``: pixels 0-255, p = pixel / 255, dBZ = 95 p - 10 (CIKM AnalytiCup 2017);
+* ``dbz``: NPY only, raw reflectivity in dBZ; p = (dBZ - lo) / (hi - lo) clipped to [0, 1] with
+  ``dbz_range`` = "lo,hi" (default "-10,60", which is exactly the HKO-7 scale, so p means the same as with hko7);
+  NaN (no echo) -> 0.
+
+``mask`` (optional): a file (PNG or NPY, (H, W)) applied to every frame, or a folder mirroring the sequences
+(``<mask>/<sequence>/<same frame file names>`` or ``<mask>/<sequence>.npy`` shaped (T, H, W) or (H, W)). By default
+a nonzero mask value marks a pixel to blank (set to 0, i.e. no echo); ``mask_marks="valid"`` reads nonzero as a
+valid pixel instead (as HKO-7's masks). ``frame_size`` resizes frames to a square (area average when shrinking);
+default: keep the stored size. Unreadable files, frames of other shapes, values outside the mapping's range
+or masks of the wrong shape give a one-line ValueError naming the file.
+
+Generated stand-ins: ``radar-guangzhou14-synth``, ``radar-guangzhou16-synth``, ``radar-beijing-synth``
+----------------------------------------------------------------------------------------------------------------
+The paper's Guangzhou/Beijing radar data is not public, so three presets simulate reflectivity (dBZ) over a fixed
+256 km x 256 km domain (1 km pixels natively, 256x256, like the paper's frames) every 6 minutes (the volume-scan
+interval of China's S-band CINRAD radars, and the paper's), 20 frames (10 -> 10, one hour ahead).
+
+Model, in linear reflectivity Z = 10^(dBZ/10) (mm^6 m^-3), summed over components, then back to dBZ:
+
+* stratiform rain: a Gaussian random field with a power-law spectrum (power ~ k^-3 between ~8 km and ~200 km;
+  rain fields show power-law spectra with exponents near 3, the basis of the STEPS nowcasting scheme, Seed 2003),
+  advected by the steering wind and evolving as a per-wavenumber AR(1) process whose decorrelation time grows
+  with the scale (about 60 min at 30 km, proportional to the wavelength: the lifetime of precipitation patterns
+  grows with their size, Venugopal et al. 1999, Germann & Zawadzki 2002). Thresholded at the quantile that gives
+  the sequence's rain-area fraction, and mapped to 5 dBZ at the edge rising to a peak of 28-38 dBZ (stratiform
+  rain is mostly 20-35 dBZ; 40 dBZ is the usual convective threshold, Steiner, Houze & Yuter 1995);
+* convective cells: elliptical Gaussian reflectivity cores, sigma 1.5-7 km (cores ~2-20 km across), peak
+  35-60 dBZ (convective cores reach 40-60 dBZ), lifetimes 20-60 min (ordinary single cells live ~30-60 min,
+  Byers & Braham 1949; most radar-tracked cells live less than an hour, e.g. Dixon & Wiener 1993), growing then
+  decaying (Z ~ peak * (4 tau (1 - tau))^3 for the life fraction tau, size following), born in clusters (scattered
+  or along lines, as multicell storms and squall lines) and moving with the steering wind plus a 1.5 m/s
+  per-cell deviation;
+* every cluster also carries a broad weak shield (sigma 12-35 km, 22-32 dBZ), the stratiform/anvil region of a
+  convective system;
+* the steering wind (5-20 m/s; storms move roughly with the mean 850-500 hPa wind) and its direction are drawn per
+  sequence; echoes below 5 dBZ are treated as no echo (p = 0).
+
+For rain rates: Marshall-Palmer Z = 200 R^1.6 (Marshall & Palmer 1948) gives 20 dBZ ~ 0.65 mm/h,
+35 dBZ ~ 5.6 mm/h, 50 dBZ ~ 49 mm/h.
+
+Presets (parameter ranges are drawn uniformly per sequence; see `CLIMATES`):
+
+* ``radar-guangzhou14-synth``: humid subtropical, rainy-season sequences dominated by frontal and organised
+  convection ("pre-summer" regime): wide stratiform shields (15-55 % rain area), lines of cells, 8-16 m/s winds
+  blowing toward the east-northeast, 10 % dry sequences.
+* ``radar-guangzhou16-synth``: summer regime: scattered, more numerous and more intense airmass convection (peaks up
+  to 60 dBZ), less stratiform rain (5-30 %), weak 3-10 m/s winds of any direction, 12 % dry sequences.
+* ``radar-beijing-synth``: semi-arid target (Beijing gets ~550 mm a year, mostly in June-August, against
+  ~1,700-1,800 mm in Guangzhou): 60 % dry sequences (no echo >= 20 dBZ; some weak echoes below 18 dBZ),
+  and when wet, little stratiform rain (2-20 %), few small clusters, 8-20 m/s westerly / north-westerly winds.
+
+Frames are mapped to [0, 1] with the HKO-7 scale, p = (dBZ + 10) / 70 clipped, and quantised to 8 bits like
+HKO-7's PNGs (``info["dbz"] = {"scale": 70.0, "offset": -10.0}``). Options: ``frame_size`` (default 256; the
+physical domain stays 256 km, so smaller frames are coarser: every Gaussian is averaged over the pixel area in
+linear Z, and the stratiform field is synthesised at 4 km and interpolated), ``seq_len`` (20), ``t_in`` (10).
+Default sizes 500 train / 100 valid / 200 test sequences (the paper's Beijing set: 55,466 / 3,000 / 12,711
+frames); at 256x256 that is 2.6 GB of float32 for the training split, so use ``frame_size=64`` on CPU.
+Sequence i of a split is drawn from ``np.random.default_rng([preset, split, seed, i])``: the seed fixes the
+content, splits differ, and a smaller size is a prefix of a larger one.
+"""
+from __future__ import annotations
+
+import math
+import os
+import re
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+from PIL import Image
+
+from transmem.data.base import SPLITS, SequenceData
+from transmem.data.readers import check_common, choose_subset, parse_splits, resolve_size
+from transmem.registry import DATASETS
+
+HKO7 = {"scale": 70.0, "offset": -10.0}
+CIKM = {"scale": 95.0, "offset": -10.0}
+MAPPINGS = ("hko7", "cikm", "dbz")
+DOMAIN_KM = 256.0
+NATIVE_SIZE = 256
+STEP_MIN = 6.0
+SEQ_LEN, T_IN = 20, 10
+MIN_DBZ = 5.0  # weaker echoes count as no echo
+SYNTH_SIZES = {"train": 500, "valid": 100, "test": 200}
+READER_SPLITS = (0.8, 0.05, 0.15)
+MS_TO_KM_PER_MIN = 0.06
+
+# stratiform field: periodic grid of FIELD_KM at FIELD_RES km, of which the central DOMAIN_KM is seen
+FIELD_KM, FIELD_RES = 512.0, 4.0
+
+
+def dbz_to_unit(dbz: np.ndarray, scale: float = HKO7["scale"], offset: float = HKO7["offset"]) -> np.ndarray:
+    """dBZ -> p on [0, 1] (clipped), the inverse of ``dbz = scale * p + offset``."""
+    return np.clip((np.asarray(dbz, dtype=np.float64) - offset) / scale, 0.0, 1.0)
+
+
+def unit_to_dbz(p: np.ndarray, scale: float = HKO7["scale"], offset: float = HKO7["offset"]) -> np.ndarray:
+    return np.asarray(p, dtype=np.float64) * scale + offset
+
+
+# --------------------------------------------------------------------------------------------------------------
+# option helpers
+# --------------------------------------------------------------------------------------------------------------
+def _int(value: Any, name: str, dataset: str, low: int) -> int:
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+        raise ValueError(f"{dataset}: {name} must be an integer >= {low}, got {value!r}")
+    return int(value)
+
+
+def _lengths(seq_len: Any, t_in: Any, dataset: str) -> tuple[int, int]:
+    seq_len = _int(seq_len, "seq_len", dataset, 2)
+    t_in = _int(t_in, "t_in", dataset, 1)
+    if t_in >= seq_len:
+        raise ValueError(f"{dataset}: t_in={t_in} must be smaller than seq_len={seq_len}")
+    return seq_len, t_in
+
+
+def _pair(value: Any, name: str, dataset: str) -> tuple[float, float]:
+    try:
+        parts = [float(v) for v in (value.split(",") if isinstance(value, str) else value)]
+    except (TypeError, ValueError):
+        parts = []
+    if len(parts) != 2 or not all(math.isfinite(v) for v in parts) or parts[0] >= parts[1]:
+        raise ValueError(f"{dataset}: {name} must be two numbers lo,hi with lo < hi, e.g. -10,60; got {value!r}")
+    return parts[0], parts[1]
+
+
+# --------------------------------------------------------------------------------------------------------------
+# reader
+# --------------------------------------------------------------------------------------------------------------
+_FRAME_EXT = (".png", ".npy")
+
+
+def _first_line(err: BaseException) -> str:
+    return str(err).splitlines()[0] if str(err) else type(err).__name__
+
+
+def _read_png(path: Path) -> np.ndarray:
+    try:
+        with Image.open(path) as img:
+            img.load()
+            mode = img.mode
+            if mode not in ("L", "P", "1", "I;16", "I"):
+                raise ValueError(f"{path}: a {mode} image; radar frames must be single-channel PNGs (mode L)")
+            if mode in ("P", "1"):
+                img = img.convert("L")
+            return np.asarray(img)
+    except ValueError as err:
+        if str(err).startswith(str(path)):
+            raise
+        raise ValueError(f"{path}: not a readable image ({_first_line(err)}); replace or delete the file") from None
+    except (OSError, SyntaxError, Image.DecompressionBombError) as err:
+        raise ValueError(f"{path}: not a readable image ({_first_line(err)}); replace or delete the file") from None
+
+
+def _read_npy(path: Path) -> np.ndarray:
+    try:
+        return np.load(path, mmap_mode="r", allow_pickle=False)
+    except (OSError, ValueError, EOFError) as err:
+        raise ValueError(f"{path}: not a readable .npy file ({_first_line(err)}); the file looks truncated, "
+                         "save or copy it again") from None
+
+
+def _read_frame(path: Path) -> np.ndarray:
+    arr = _read_png(path) if path.suffix.lower() == ".png" else _read_npy(path)
+    if arr.ndim != 2:
+        raise ValueError(f"{path}: expected one frame shaped (H, W), got shape {arr.shape}")
+    return np.asarray(arr)
+
+
+@dataclass
+class _RadarSequence:
+    name: str
+    path: Path
+    frames: list[Path] | None  # frame files, or None for one .npy (T, H, W)
+
+    def length(self) -> int:
+        if self.frames is not None:
+            return len(self.frames)
+        arr = _read_npy(self.path)
+        if arr.ndim != 3:
+            raise ValueError(f"{self.path}: expected a sequence shaped (T, H, W), got shape {arr.shape}")
+        return arr.shape[0]
+
+    def read(self, start: int, count: int) -> tuple[np.ndarray, list[Path]]:
+        """Frames start..start+count-1 as (count, H, W) raw values, and the file of each frame."""
+        if self.frames is None:
+            arr = _read_npy(self.path)
+            if arr.ndim != 3:
+                raise ValueError(f"{self.path}: expected a sequence shaped (T, H, W), got shape {arr.shape}")
+            return np.asarray(arr[start : start + count]), [self.path] * count
+        files = self.frames[start : start + count]
+        frames = [_read_frame(f) for f in files]
+        for f, a in zip(files, frames):
+            if a.shape != frames[0].shape:
+                raise ValueError(f"{f}: frame of shape {a.shape} in a sequence of {frames[0].shape} frames")
+        return np.stack(frames), files
+
+
+def _natural_key(name: str) -> list:
+    return [int(p) if p.isdigit() else p for p in re.split(r"(\d+)", name)]
+
+
+def find_radar_sequences(folder: Path) -> list[_RadarSequence]:
+    """Sequences directly under `folder`: sub-folders of frames and (T, H, W) .npy files, sorted by name."""
+    out = []
+    for entry in sorted(folder.iterdir(), key=lambda p: _natural_key(p.name)):
+        if entry.is_dir():
+            frames = sorted((p for p in entry.iterdir() if p.is_file() and p.suffix.lower() in _FRAME_EXT),
+                            key=lambda p: _natural_key(p.name))
+            if frames:
+                out.append(_RadarSequence(entry.name, entry, frames))
+        elif entry.is_file() and entry.suffix.lower() == ".npy":
+            out.append(_RadarSequence(entry.stem, entry, None))
+    return out
+
+
+def _to_unit(raw: np.ndarray, mapping: str, dbz_range: tuple[float, float], source: Path) -> np.ndarray:
+    """Stored values -> p on [0, 1] (float32)."""
+    if mapping == "dbz":
+        if raw.dtype.kind not in "fiu":
+            raise ValueError(f"{source}: dtype {raw.dtype} cannot hold dBZ values")
+        lo, hi = dbz_range
+        dbz = np.nan_to_num(raw.astype(np.float64), nan=lo, neginf=lo, posinf=hi)
+        return np.clip((dbz - lo) / (hi - lo), 0.0, 1.0).astype(np.float32)
+    if raw.dtype.kind not in "fiu":
+        raise ValueError(f"{source}: dtype {raw.dtype} is no pixel value")
+    values = raw.astype(np.float32)
+    if values.size and (not np.isfinite(values).all() or values.min() < 0 or values.max() > 255):
+        raise ValueError(
+            f"{source}: mapping '{mapping}' expects pixel values 0-255, found [{np.nanmin(values):.4g}, "
+            f"{np.nanmax(values):.4g}]; use mapping='dbz' for reflectivity values"
+        )
+    return values / np.float32(255.0)
+
+
+def _resize(frames: np.ndarray, size: int | None) -> np.ndarray:
+    if size is None or frames.shape[-2:] == (size, size):
+        return frames
+    out = np.empty(frames.shape[:-2] + (size, size), dtype=np.float32)
+    for idx in np.ndindex(frames.shape[:-2]):
+        img = Image.fromarray(frames[idx].astype(np.float32), "F")
+        method = Image.Resampling.BOX if size < max(frames.shape[-2:]) else Image.Resampling.BILINEAR
+        out[idx] = np.asarray(img.resize((size, size), method))
+    return np.clip(out, 0.0, 1.0)
+
+
+class _Masks:
+    """Masks of a radar folder: one file for every frame, or a folder mirroring the sequences."""
+
+    def __init__(self, path: Path | None, marks: str):
+        self.path, self.keep_nonzero = path, marks == "valid"
+        self.single = None
+        if path is not None and path.is_file():
+            self.single = self._load(path)
+            if self.single.ndim != 2:
+                raise ValueError(f"{path}: a mask file must be one (H, W) frame, got shape {self.single.shape}")
+
+    def _load(self, path: Path) -> np.ndarray:
+        arr = _read_png(path) if path.suffix.lower() == ".png" else np.asarray(_read_npy(path))
+        return arr
+
+    def blank(self, seq: _RadarSequence, start: int, files: list[Path], shape: tuple[int, ...]) -> np.ndarray | None:
+        """Boolean (T, H, W) of the pixels to blank, or None without masks."""
+        if self.path is None:
+            return None
+        if self.single is not None:
+            if self.single.shape != shape[1:]:
+                raise ValueError(f"{self.path}: mask of shape {self.single.shape} for frames of shape {shape[1:]}")
+            mask = np.broadcast_to(self.single, shape)
+        else:
+            npy = self.path / f"{seq.name}.npy"
+            folder = self.path / seq.name
+            if npy.is_file():
+                source = npy
+                arr = np.asarray(_read_npy(npy))
+                if arr.ndim == 3:
+                    arr = arr[start : start + shape[0]]
+                mask = arr
+            elif folder.is_dir():
+                source = folder
+                mask = np.stack([self._load(folder / f.name) if (folder / f.name).is_file()
+                                 else self._missing(folder / f.name) for f in files])
+            else:
+                raise ValueError(f"{self.path}: has no mask for sequence '{seq.name}' ({seq.name}.npy or {seq.name}/)")
+            if mask.shape[-2:] != shape[1:] or (mask.ndim == 3 and mask.shape[0] != shape[0]) or mask.ndim not in (2, 3):
+                raise ValueError(f"{source}: mask of shape {mask.shape} for {shape[0]} frames of shape {shape[1:]}")
+            mask = np.broadcast_to(mask, shape)
+        nonzero = mask != 0
+        return ~nonzero if self.keep_nonzero else nonzero
+
+    @staticmethod
+    def _missing(path: Path) -> np.ndarray:
+        raise ValueError(f"{path}: mask frame missing; give one mask file per frame file")
+
+
+@DATASETS.register("radar", "radar echo sequences from local PNG/NPY folders with a pixel-to-dBZ mapping (hko7, cikm, dbz); root=DIR")
+def radar(
+    split: str,
+    *,
+    size: int | None = None,
+    seed: int = 0,
+    fraction: float = 1.0,
+    cache_dir: str | os.PathLike | None = None,
+    root: str | os.PathLike | None = None,
+    mapping: str = "hko7",
+    dbz_range: str | Sequence[float] = (-10.0, 60.0),
+    mask: str | os.PathLike | None = None,
+    mask_marks: str = "invalid",
+    frame_size: int | None = None,
+    seq_len: int = SEQ_LEN,
+    t_in: int = T_IN,
+    stride: int | None = None,
+    splits: str | Sequence[float] | None = None,
+) -> SequenceData:
+    """Radar windows read from disk; see the module docstring."""
+    name = "radar"
+    check_common(split, size, seed, fraction, dataset=name)
+    if root is None or root == "":
+        raise ValueError(f"{name}: needs the option root=DIR (folders of PNG/NPY frames or (T, H, W) .npy files)")
+    folder = Path(os.fspath(root)).expanduser()
+    if not folder.is_dir():
+        raise ValueError(f"{folder}: no such folder; root must hold the radar sequences")
+    if mapping not in MAPPINGS:
+        raise ValueError(f"{name}: mapping must be one of {', '.join(MAPPINGS)}, got {mapping!r}")
+    lo_hi = _pair(dbz_range, "dbz_range", name)
+    if mask_marks not in ("invalid", "valid"):
+        raise ValueError(f"{name}: mask_marks must be 'invalid' (nonzero = blank) or 'valid' (nonzero = keep), got {mask_marks!r}")
+    mask_path = None
+    if mask is not None and mask != "":
+        mask_path = Path(os.fspath(mask)).expanduser()
+        if not mask_path.exists():
+            raise ValueError(f"{mask_path}: no such mask file or folder")
+    size_px = None if frame_size is None else _int(frame_size, "frame_size", name, 8)
+    sl, ti = _lengths(seq_len, t_in, name)
+    st = sl if stride is None else _int(stride, "stride", name, 1)
+
+    split_dirs = [folder / s for s in SPLITS if (folder / s).is_dir()]
+    if split_dirs:
+        if splits is not None:
+            raise ValueError(f"{folder}: has train/valid/test folders, so the option splits does not apply; drop it")
+        sub = folder / split
+        if not sub.is_dir():
+            raise ValueError(f"{folder}: has split folders but no '{split}' folder")
+        sequences = find_radar_sequences(sub)
+        if not sequences:
+            raise ValueError(f"{sub}: holds no radar sequence (folders of .png/.npy frames or (T, H, W) .npy files)")
+    else:
+        every = find_radar_sequences(folder)
+        if not every:
+            raise ValueError(f"{folder}: holds no radar sequence (folders of .png/.npy frames or (T, H, W) .npy files)")
+        fr = parse_splits(splits, dataset=name) if splits is not None else READER_SPLITS
+        bounds = np.round(np.cumsum([0.0, *fr]) * len(every)).astype(int)
+        k = SPLITS.index(split)
+        sequences = every[bounds[k] : bounds[k + 1]]
+        if not sequences:
+            raise ValueError(
+                f"{folder}: its {len(every)} sequences leave none for split '{split}' with splits "
+                f"{','.join(f'{v:g}' for v in fr)}; add sequences, change splits or use train/valid/test folders"
+            )
+    if mapping == "dbz" and any(s.frames is not None and any(f.suffix.lower() == ".png" for f in s.frames)
+                                for s in sequences):
+        raise ValueError(f"{name}: mapping='dbz' reads raw dBZ from .npy files; PNG frames need mapping hko7 or cikm")
+
+    windows: list[tuple[int, int]] = []
+    skipped = 0
+    for si, seq in enumerate(sequences):
+        n = seq.length()
+        if n < sl:
+            skipped += 1
+        windows += [(si, s) for s in range(0, n - sl + 1, st)]
+    if not windows:
+        raise ValueError(f"{name}: the sequences of split '{split}' are all shorter than seq_len={sl} frames")
+    chosen = choose_subset(np.arange(len(windows)), split, size, fraction, seed, source=f"{name} ({folder})")
+    masks = _Masks(mask_path, mask_marks)
+    out: list[np.ndarray] = []
+    shape = None
+    for w in chosen:
+        si, start = windows[int(w)]
+        seq = sequences[si]
+        raw, files = seq.read(start, sl)
+        p = _to_unit(raw, mapping, lo_hi, seq.path)
+        blank = masks.blank(seq, start, files, p.shape)
+        if blank is not None:
+            p = np.where(blank, np.float32(0.0), p)
+        p = _resize(p, size_px)
+        if shape is None:
+            shape = p.shape
+        elif p.shape != shape:
+            raise ValueError(f"{seq.path}: frames of shape {p.shape[1:]} differ from the first sequence's "
+                             f"{shape[1:]}; pass frame_size to resize them all")
+        out.append(p.astype(np.float32))
+    frames = np.stack(out)[:, :, None]
+    scale_offset = {"hko7": HKO7, "cikm": CIKM}.get(mapping) or {"scale": lo_hi[1] - lo_hi[0], "offset": lo_hi[0]}
+    info = {
+        "dbz": dict(scale_offset),
+        "mapping": mapping,
+        "interval_min": STEP_MIN,
+        "root": str(folder),
+        "sequences": [sequences[windows[int(w)][0]].name for w in chosen],
+        "starts": [windows[int(w)][1] for w in chosen],
+        "skipped_short": skipped,
+        "masked": mask_path is not None,
+    }
+    return SequenceData(name, split, frames, ti, sl - ti, info)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# generator
+# --------------------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Climate:
+    """Per-sequence parameter ranges of one preset (uniform draws unless noted)."""
+
+    name: str
+    description: str
+    p_dry: float  # probability of a dry sequence (no echo >= 20 dBZ)
+    rain_area: tuple[float, float]  # stratiform rain-area fraction of the domain in wet sequences
+    strat_peak: tuple[float, float]  # dBZ at the heart of the stratiform rain
+    clusters: float  # mean number of convective clusters per wet sequence (Poisson)
+    cells: float  # mean number of cells per cluster (Poisson, + 1)
+    line_fraction: float  # probability that a cluster is a line rather than scattered
+    cell_peak: tuple[float, float]  # dBZ
+    cell_sigma: tuple[float, float]  # km
+    lifetime: tuple[float, float]  # min
+    wind: tuple[float, float]  # m/s
+    wind_toward: float  # degrees, direction the storms move toward (0 = east, 90 = north)
+    wind_spread: float  # degrees around wind_toward (uniform half-width)
+
+
+CLIMATES = {
+    "radar-guangzhou14-synth": Climate(
+        "radar-guangzhou14-synth",
+        "Guangzhou-2014-like radar echoes: wet, frontal and organised convection (256 km, 6 min, 10->10)",
+        p_dry=0.10, rain_area=(0.15, 0.55), strat_peak=(30, 38), clusters=2.5, cells=6, line_fraction=0.5,
+        cell_peak=(38, 55), cell_sigma=(2.0, 7.0), lifetime=(20, 60), wind=(8, 16), wind_toward=30, wind_spread=40,
+    ),
+    "radar-guangzhou16-synth": Climate(
+        "radar-guangzhou16-synth",
+        "Guangzhou-2016-like radar echoes: wet, scattered intense summer convection (256 km, 6 min, 10->10)",
+        p_dry=0.12, rain_area=(0.05, 0.30), strat_peak=(28, 35), clusters=4.0, cells=6, line_fraction=0.2,
+        cell_peak=(40, 60), cell_sigma=(1.5, 6.0), lifetime=(20, 60), wind=(3, 10), wind_toward=0, wind_spread=180,
+    ),
+    "radar-beijing-synth": Climate(
+        "radar-beijing-synth",
+        "Beijing-like radar echoes (target): arid, many dry sequences, sparse convection (256 km, 6 min, 10->10)",
+        p_dry=0.60, rain_area=(0.02, 0.20), strat_peak=(28, 34), clusters=1.2, cells=4, line_fraction=0.3,
+        cell_peak=(35, 55), cell_sigma=(1.5, 5.0), lifetime=(20, 60), wind=(8, 20), wind_toward=-20, wind_spread=40,
+    ),
+}
+
+
+def _spectral_filter(n: int, res_km: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Amplitude filter, per-mode decorrelation time (min) and the wavenumbers (cycles/km) of an n x n rfft grid."""
+    ky = np.fft.fftfreq(n, d=res_km)[:, None]
+    kx = np.fft.rfftfreq(n, d=res_km)[None, :]
+    k = np.sqrt(kx**2 + ky**2)
+    k0, kc = 1.0 / 200.0, 1.0 / 8.0  # largest and smallest scales of the spectrum
+    amp = (k**2 + k0**2) ** (-3.0 / 4.0) * np.exp(-((k / kc) ** 2))  # power ~ k^-3 in between
+    amp[0, 0] = 0.0
+    wavelength = 1.0 / np.maximum(k, 1e-6)
+    tau = 60.0 * np.minimum(wavelength, FIELD_KM) / 30.0  # min: 60 min at 30 km, proportional to the scale
+    return amp, tau, kx, ky
+
+
+_FILTERS: dict[int, tuple] = {}
+
+
+def _stratiform(rng: np.random.Generator, seq_len: int, wind_km_min: np.ndarray) -> np.ndarray:
+    """Unit-variance Gaussian field (T, 64, 64) over the 256 km domain at 4 km: power-law, advected, AR(1) in time."""
+    n = int(FIELD_KM / FIELD_RES)
+    if n not in _FILTERS:
+        _FILTERS[n] = _spectral_filter(n, FIELD_RES)
+    amp, tau, kx, ky = _FILTERS[n]
+    rho = np.exp(-STEP_MIN / tau)
+    innovation = np.sqrt(1.0 - rho**2)
+    noise = np.fft.rfft2(rng.standard_normal((seq_len, n, n)))
+    coeff = np.empty_like(noise)
+    coeff[0] = noise[0]
+    for t in range(1, seq_len):
+        coeff[t] = rho * coeff[t - 1] + innovation * noise[t]
+    minutes = STEP_MIN * np.arange(seq_len)[:, None, None]
+    shift = np.exp(-2j * np.pi * (kx * wind_km_min[0] + ky * wind_km_min[1]) * minutes)
+    field = np.fft.irfft2(coeff * amp * shift, s=(n, n))
+    field /= field.std()
+    lo = (n - int(DOMAIN_KM / FIELD_RES)) // 2
+    return field[:, lo : lo + int(DOMAIN_KM / FIELD_RES), lo : lo + int(DOMAIN_KM / FIELD_RES)]
+
+
+def _interp_matrix(n_in: int, n_out: int) -> np.ndarray:
+    """(n_out, n_in) linear interpolation between pixel centres (edges clamped)."""
+    pos = (np.arange(n_out) + 0.5) * n_in / n_out - 0.5
+    pos = np.clip(pos, 0, n_in - 1)
+    lo = np.floor(pos).astype(int)
+    hi = np.minimum(lo + 1, n_in - 1)
+    w = pos - lo
+    m = np.zeros((n_out, n_in))
+    m[np.arange(n_out), lo] += 1 - w
+    m[np.arange(n_out), hi] += w
+    return m
+
+
+def _resample(field: np.ndarray, size: int) -> np.ndarray:
+    """(T, n, n) -> (T, size, size): linear interpolation when enlarging, block means when shrinking."""
+    n = field.shape[-1]
+    if size == n:
+        return field
+    if size < n and n % size == 0:
+        f = n // size
+        return field.reshape(field.shape[0], size, f, size, f).mean(axis=(2, 4))
+    m = _interp_matrix(n, size)
+    return np.einsum("yi,tij,xj->tyx", m, field, m, optimize=True)
+
+
+def _gaussians(centres: np.ndarray, sigma: np.ndarray, coords: np.ndarray, pixel: float) -> tuple[np.ndarray, np.ndarray]:
+    """Pixel-averaged 1-D Gaussians: profiles (..., n_pixels) and the peak factor sigma / sigma_eff.
+
+    A Gaussian averaged over a pixel of width `pixel` is close to a Gaussian of variance sigma^2 + pixel^2 / 12
+    with the same integral; that keeps the linear-Z mass of small cells at coarse frame sizes.
+    """
+    eff = np.sqrt(sigma**2 + pixel**2 / 12.0)
+    d = coords - centres[..., None]
+    return np.exp(-0.5 * (d / eff[..., None]) ** 2), sigma / eff
+
+
+def render_radar(climate: Climate, rng: np.random.Generator, seq_len: int, frame_size: int) -> np.ndarray:
+    """One sequence of reflectivity (seq_len, frame_size, frame_size) in dBZ; -inf where there is no echo."""
+    pixel = DOMAIN_KM / frame_size
+    coords = (np.arange(frame_size) + 0.5) * pixel  # km
+    minutes = STEP_MIN * np.arange(seq_len)
+    speed = rng.uniform(*climate.wind) * MS_TO_KM_PER_MIN
+    toward = math.radians(climate.wind_toward + rng.uniform(-climate.wind_spread, climate.wind_spread))
+    wind = np.array([speed * math.cos(toward), -speed * math.sin(toward)])  # km/min in (x right, y down) pixels
+    dry = rng.random() < climate.p_dry
+    z = np.zeros((seq_len, frame_size, frame_size))
+
+    # stratiform rain
+    g = _stratiform(rng, seq_len, wind)
+    if dry:
+        area, peak = rng.uniform(0.0, 0.06), rng.uniform(8.0, 17.0)  # at most weak echoes
+    else:
+        area, peak = rng.uniform(*climate.rain_area), rng.uniform(*climate.strat_peak)
+    if area > 0.002:
+        g0 = np.quantile(g[0], 1.0 - area)
+        gmax = max(np.quantile(g[0], 0.999), g0 + 0.5)
+        x = np.clip((g - g0) / (gmax - g0), 0.0, 1.2)
+        dbz_s = MIN_DBZ + (peak - MIN_DBZ) * np.sqrt(x)
+        strat = np.where(g > g0, 10.0 ** (dbz_s / 10.0), 0.0)
+        z += _resample(strat, frame_size)
+
+    if not dry:
+        # convective clusters: (centre, velocity) of every cell and of each cluster's broad shield
+        n_clusters = max(1, rng.poisson(climate.clusters))
+        centres_x, centres_y, sig_x, sig_y, peaks, births, lives, vx, vy, shape_pow = ([] for _ in range(10))
+        span = minutes[-1]
+        for _ in range(n_clusters):
+            # cluster centre at the middle of the sequence, anywhere in a margin around the domain
+            cx, cy = rng.uniform(-30, DOMAIN_KM + 30, 2)
+            line = rng.random() < climate.line_fraction
+            orient = rng.uniform(0, math.pi)
+            length = rng.uniform(60, 150) if line else 0.0
+            spread = rng.uniform(10, 35)
+            n_cells = rng.poisson(climate.cells) + 1
+            for _c in range(n_cells):
+                if line:
+                    along, across = rng.uniform(-length / 2, length / 2), rng.normal(0, 4)
+                    ox = along * math.cos(orient) - across * math.sin(orient)
+                    oy = along * math.sin(orient) + across * math.cos(orient)
+                else:
+                    ox, oy = rng.normal(0, spread, 2)
+                sigma = rng.uniform(*climate.cell_sigma)
+                ratio = rng.uniform(1.0, 1.8)
+                if rng.random() < 0.5:
+                    sig_x.append(sigma * ratio), sig_y.append(sigma)
+                else:
+                    sig_x.append(sigma), sig_y.append(sigma * ratio)
+                life = rng.uniform(*climate.lifetime)
+                lives.append(life)
+                births.append(rng.uniform(-life, span))
+                peaks.append(rng.uniform(*climate.cell_peak))
+                vx.append(wind[0] + rng.normal(0, 1.5 * MS_TO_KM_PER_MIN))
+                vy.append(wind[1] + rng.normal(0, 1.5 * MS_TO_KM_PER_MIN))
+                centres_x.append(cx + ox), centres_y.append(cy + oy)
+                shape_pow.append(3.0)
+            # the cluster's shield: broad, weak, long-lived
+            s = rng.uniform(12, 35)
+            sig_x.append(s * rng.uniform(1.0, 1.6)), sig_y.append(s)
+            lives.append(rng.uniform(3 * span, 6 * span))
+            births.append(rng.uniform(-lives[-1] + span, 0.0))
+            peaks.append(rng.uniform(22, 32))
+            vx.append(wind[0]), vy.append(wind[1])
+            centres_x.append(cx), centres_y.append(cy)
+            shape_pow.append(1.0)
+        mid = span / 2
+        cxs, cys = np.array(centres_x), np.array(centres_y)
+        vxs, vys = np.array(vx), np.array(vy)
+        births, lives = np.array(births), np.array(lives)
+        tau = (minutes[:, None] - births[None, :]) / lives[None, :]  # (T, n) life fraction
+        alive = (tau > 0) & (tau < 1)
+        shape = np.where(alive, 4 * tau * (1 - tau), 0.0)
+        amp = np.where(alive, shape ** np.array(shape_pow)[None, :], 0.0) * 10.0 ** (np.array(peaks) / 10.0)
+        grow = 0.6 + 0.4 * shape  # cells swell while they mature
+        sx, sy = np.array(sig_x)[None, :] * grow, np.array(sig_y)[None, :] * grow
+        px = cxs[None, :] + vxs[None, :] * (minutes[:, None] - mid)
+        py = cys[None, :] + vys[None, :] * (minutes[:, None] - mid)
+        gx, fx = _gaussians(px, sx, coords, pixel)  # (T, n, W)
+        gy, fy = _gaussians(py, sy, coords, pixel)  # (T, n, H)
+        weight = amp * fx * fy
+        z += np.einsum("tn,tny,tnx->tyx", weight, gy, gx, optimize=True)
+
+    with np.errstate(divide="ignore"):
+        dbz = 10.0 * np.log10(z)
+    return np.where(dbz >= MIN_DBZ, dbz, -np.inf)
+
+
+def generate(name: str, split: str, n: int, *, seed: int = 0, frame_size: int = NATIVE_SIZE,
+             seq_len: int = SEQ_LEN) -> np.ndarray:
+    """n sequences of a preset as uint8 HKO-7 pixels (n, seq_len, frame_size, frame_size)."""
+    climate = CLIMATES[name]
+    key = [zlib.crc32(name.encode()), SPLITS.index(split), int(seed)]
+    out = np.empty((n, seq_len, frame_size, frame_size), dtype=np.uint8)
+    for i in range(n):
+        dbz = render_radar(climate, np.random.default_rng(key + [i]), seq_len, frame_size)
+        out[i] = np.rint(dbz_to_unit(np.nan_to_num(dbz, neginf=-100.0)) * 255.0).astype(np.uint8)
+    return out
+
+
+def _synth_factory(name: str) -> Callable[..., SequenceData]:
+    climate = CLIMATES[name]
+
+    def factory(
+        split: str,
+        *,
+        size: int | None = None,
+        seed: int = 0,
+        fraction: float = 1.0,
+        cache_dir: str | os.PathLike | None = None,
+        frame_size: int = NATIVE_SIZE,
+        seq_len: int = SEQ_LEN,
+        t_in: int = T_IN,
+    ) -> SequenceData:
+        check_common(split, size, seed, fraction, dataset=name)
+        fs = _int(frame_size, "frame_size", name, 8)
+        sl, ti = _lengths(seq_len, t_in, name)
+        n = resolve_size(split, size, fraction, SYNTH_SIZES[split])
+        u8 = generate(name, split, n, seed=seed, frame_size=fs, seq_len=sl)
+        frames = u8.astype(np.float32)[:, :, None]
+        del u8
+        frames /= 255.0
+        info = {
+            "dbz": dict(HKO7),
+            "mapping": "hko7",
+            "interval_min": STEP_MIN,
+            "domain_km": DOMAIN_KM,
+            "km_per_pixel": DOMAIN_KM / fs,
+            "generator": name,
+            "uint8_exact": True,
+        }
+        return SequenceData(name, split, frames, ti, sl - ti, info)
+
+    factory.__name__ = factory.__qualname__ = name.replace("-", "_")
+    factory.__doc__ = f"{climate.description}; see transmem.data.radar."
+    return factory
+
+
+for _name, _climate in CLIMATES.items():
+    DATASETS.register(_name, _climate.description)(_synth_factory(_name))
+del _name, _climate

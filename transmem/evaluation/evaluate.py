@@ -1,0 +1,55 @@
+"""Score a network's predictions on a split: per-frame MSE / MAE / SSIM / PSNR, and CSI / POD / FAR in dBZ for
+radar data (when the dataset's info carries its pixel-to-dBZ mapping), in the thuml convention of the paper."""
+from __future__ import annotations
+
+import time
+from typing import Any, Sequence
+
+import torch
+
+from transmem.data.base import SequenceData
+from transmem.metrics import Contingency, MetricAccumulator, to_dbz
+from transmem.models.network import PredictiveNet
+
+
+@torch.no_grad()
+def evaluate_model(
+    net: PredictiveNet,
+    data: SequenceData,
+    *,
+    batch_size: int = 16,
+    max_batches: int | None = None,
+    thresholds: Sequence[float] = (20.0,),
+    device: torch.device | str = "cpu",
+    shard: tuple[int, int] = (0, 1),
+) -> dict[str, Any]:
+    """Predict the t_out frames after t_in inputs for every sequence (the model alone) and score them.
+
+    shard=(rank, world) scores every world-th batch in each of `world` processes; the sums are then reduced.
+    """
+    net.eval()
+    t_in, t_out = data.t_in, data.t_out
+    scores = MetricAccumulator(n_frames=t_out)
+    dbz = data.info.get("dbz")
+    table = Contingency.zeros(thresholds, t_out) if dbz else None
+    seconds, count = 0.0, 0
+    for b, start in enumerate(range(0, len(data), batch_size)):
+        if max_batches is not None and b >= max_batches:
+            break
+        if b % shard[1] != shard[0]:
+            continue
+        clip = torch.from_numpy(data.frames[start : start + batch_size, : t_in + t_out]).to(device)
+        tic = time.perf_counter()
+        pred = net.predict(clip[:, :t_in], horizon=t_out)
+        seconds += time.perf_counter() - tic
+        count += len(clip)
+        truth = clip[:, t_in:]
+        pred, truth = pred.float().cpu(), truth.float().cpu()
+        scores.update(pred, truth)
+        if table is not None:
+            table.update(to_dbz(pred.clamp(0, 1), dbz["scale"], dbz["offset"]), to_dbz(truth, dbz["scale"], dbz["offset"]))
+    result = scores.all_reduce().result()
+    if table is not None:
+        result.update(table.all_reduce().summary())
+    result["test_ms_per_seq"] = 1000.0 * seconds / max(count, 1)
+    return result

@@ -1,0 +1,130 @@
+"""The memory bank (paper section 3.1): M frozen source networks that see the target's clips and expose their
+memory states per layer and time step, as the targets of the distillation loss (Eq. 4).
+
+Sources run without autograd, in eval mode, never in the optimizer. They take the same clip and the same
+scheduled-sampling mask as the target; where the mask hides the true frame a source feeds back its own prediction
+(as in the authors' code), so each source's memories show its own reading of the clip and the whole bank can run
+before the target, once per batch.
+
+Alignment. A source may differ from the target in patch size, frame size, frame channels and depth:
+- frames are adapted to the source (grey <-> RGB; resized to the source's frame size, so with the paper's
+  per-domain sub-scaling K the state grids agree, e.g. a 64x64 patch-2 source for a 128x128 patch-4 target);
+- target layer k reads source layer `layer_map[k]` (default: the same layer when depths agree, else the layer at
+  the same relative depth);
+- the memory shapes (channels, height, width) must then agree; if not, the error names both shapes and the
+  setting that would align them.
+"""
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from transmem.models.network import NetConfig, PredictiveNet
+
+LUMA = (0.299, 0.587, 0.114)
+
+
+def default_layer_map(target_layers: int, source_layers: int) -> dict[int, int]:
+    if target_layers == source_layers or target_layers == 1:
+        return {k: min(k, source_layers - 1) for k in range(target_layers)}
+    return {k: round(k * (source_layers - 1) / (target_layers - 1)) for k in range(target_layers)}
+
+
+def adapt_frames(frames: torch.Tensor, source: NetConfig) -> torch.Tensor:
+    """Target frames (B, T, C, H, W) -> the channels and frame size the source was trained on."""
+    b, t, c, h, w = frames.shape
+    if c != source.frame_channels:
+        if c == 3 and source.frame_channels == 1:
+            weights = torch.tensor(LUMA, dtype=frames.dtype, device=frames.device).view(1, 1, 3, 1, 1)
+            frames = (frames * weights).sum(dim=2, keepdim=True)
+        elif c == 1 and source.frame_channels == 3:
+            frames = frames.expand(b, t, 3, h, w)
+        else:
+            raise ValueError(f"cannot adapt {c}-channel frames to a {source.frame_channels}-channel source")
+    if (h, w) != source.frame_size:
+        flat = frames.reshape(b * t, frames.shape[2], h, w)
+        mode = "area" if source.frame_size[0] <= h else "bilinear"
+        flat = F.interpolate(flat, size=source.frame_size, mode=mode, **({} if mode == "area" else {"align_corners": False}))
+        frames = flat.reshape(b, t, *flat.shape[1:])
+    return frames
+
+
+class MemoryBank(nn.Module):
+    def __init__(
+        self,
+        sources: Sequence[PredictiveNet],
+        *,
+        target: NetConfig,
+        names: Sequence[str] | None = None,
+        layer_maps: Sequence[Mapping[int, int]] | None = None,
+    ):
+        super().__init__()
+        if len(sources) != target.n_sources:
+            raise ValueError(
+                f"the target has {target.n_sources} transfer gate(s) per TMU layer but {len(sources)} source(s) were "
+                f"given; build the target with n_sources={len(sources)}"
+            )
+        self.target = target
+        self.sources = nn.ModuleList(sources)
+        self.names = list(names) if names is not None else [f"source{m}" for m in range(len(sources))]
+        for source in self.sources:
+            source.requires_grad_(False)
+            source.eval()
+        self.layer_maps: list[dict[int, int]] = []
+        for m, source in enumerate(self.sources):
+            given = dict(layer_maps[m]) if layer_maps is not None else None
+            lmap = given or default_layer_map(len(target.hidden), len(source.config.hidden))
+            for k in target.transfer_layers:
+                if k not in lmap:
+                    raise ValueError(f"layer map of source '{self.names[m]}' has no entry for TMU layer {k}")
+                check_alignment(self.names[m], source.config, lmap[k], target, k)
+            self.layer_maps.append({k: lmap[k] for k in target.transfer_layers})
+
+    def train(self, mode: bool = True) -> "MemoryBank":
+        super().train(mode)
+        for source in self.sources:
+            source.eval()  # frozen: always in eval mode
+        return self
+
+    @torch.no_grad()
+    def collect(self, frames: torch.Tensor, *, t_in: int, mask: torch.Tensor | None = None) -> dict[int, torch.Tensor]:
+        """TMU layer k -> source memories (B, T-1, M, C, h, w) for the clip (B, T, C, H, W)."""
+        per_source = []
+        for source, lmap in zip(self.sources, self.layer_maps):
+            needed = sorted(set(lmap.values()))
+            out = source(adapt_frames(frames, source.config), t_in=t_in, mask=mask, memory_layers=needed)
+            per_source.append({k: out.memories[j] for k, j in lmap.items()})
+        return {k: torch.stack([mem[k] for mem in per_source], dim=2) for k in self.target.transfer_layers}
+
+
+def check_alignment(name: str, source: NetConfig, source_layer: int, target: NetConfig, target_layer: int) -> None:
+    """One clear error when a source memory cannot be matched to a TMU layer's distilled memory."""
+    if not 0 <= source_layer < len(source.hidden):
+        raise ValueError(
+            f"source '{name}' has {len(source.hidden)} layers; the layer map sends target layer {target_layer} "
+            f"to its layer {source_layer}"
+        )
+    src = (source.hidden[source_layer], *source.state_size)
+    tgt = (target.hidden[target_layer], *target.state_size)
+    if src == tgt:
+        return
+    fixes = []
+    if src[1:] != tgt[1:]:
+        sh, th = source.frame_size[0], target.frame_size[0]
+        if sh % tgt[1] == 0:
+            fixes.append(f"train the source with patch_size={sh // tgt[1]} on its {sh}-pixel frames")
+        if th % src[1] == 0:
+            fixes.append(f"or build the target with patch_size={th // src[1]}")
+        if not fixes:
+            fixes.append("give source and target frame sizes and patch sizes with equal quotients")
+    if src[0] != tgt[0]:
+        widths = [j for j, h in enumerate(source.hidden) if h == tgt[0]]
+        hint = f"map it to source layer {widths[0]} (layer_map)" if widths else f"train the source with {tgt[0]} hidden channels"
+        fixes.append(f"{hint}, or give target layer {target_layer} {src[0]} hidden channels")
+    raise ValueError(
+        f"source '{name}' layer {source_layer} memory is {src} (C, H, W) but target TMU layer {target_layer} is {tgt}: "
+        + "; ".join(fixes)
+    )

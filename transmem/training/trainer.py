@@ -1,0 +1,335 @@
+"""The trainer: Adam on a method's loss with scheduled sampling, periodic validation, atomic resumable checkpoints,
+CSV + TensorBoard logs, and data-parallel training when launched by torchrun.
+
+Exact resume. The batch order and the scheduled-sampling masks of step s are drawn from generators seeded by
+(seed, s), so they need no saved state; the checkpoint holds the weights, Adam's moments and the step. A run
+stopped and resumed therefore ends with the same weights as an uninterrupted run (on CPU, bit for bit).
+
+Files in `config.out`:
+    last.safetensors   everything needed to resume (method weights, optimizer, step, config)
+    best.safetensors   the predictor with the best validation MSE, with its config (for evaluate / predict)
+    config.yaml        the full resolved config
+    log.csv, tb/       the training curves
+    results.json       test metrics of the best checkpoint, parameter counts and timings
+"""
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import statistics
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from tqdm import tqdm
+
+from transmem.checkpoint import (
+    atomic_write,
+    load_checkpoint,
+    optimizer_from_tensors,
+    optimizer_to_tensors,
+    save_checkpoint,
+    split_prefix,
+    with_prefix,
+)
+from transmem.data import load_dataset
+from transmem.data.base import SequenceData
+from transmem.evaluation.evaluate import evaluate_model
+from transmem.models.io import save_model
+from transmem.models.network import count_parameters
+from transmem.models.zoo import load_source
+from transmem.registry import METHODS
+from transmem.training.config import TrainConfig, save_config
+from transmem.training.methods.base import Method
+
+LOG_FIELDS = ("step", "loss", "frame", "distill", "extra", "eta", "seconds")
+
+
+class TrainingError(ValueError):
+    """Training cannot go on (a non-finite loss, a checkpoint of another run): one line for the user."""
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def load_splits(config: TrainConfig) -> dict[str, SequenceData]:
+    d = config.data
+    sizes = {"train": d.train_size, "valid": d.valid_size, "test": d.test_size}
+    splits = {}
+    for split, size in sizes.items():
+        kw = dict(size=size, seed=d.seed, cache_dir=d.cache_dir, **d.options)
+        if split == "train":
+            kw["fraction"] = d.fraction
+        splits[split] = load_dataset(d.name, split, **kw)
+    return splits
+
+
+def build_method(config: TrainConfig, data: SequenceData, zoo: str | None = None) -> Method:
+    sources = [load_source(ref, zoo) for ref in config.sources]
+    c, h, w = data.frame_shape
+    return METHODS.get(config.method)(config=config, frame_channels=c, frame_size=(h, w), sources=sources)
+
+
+def _step_generator(seed: int, step: int, salt: int) -> torch.Generator:
+    return torch.Generator().manual_seed((seed * 1_000_003 + step) * 7 + salt)
+
+
+def batch_indices(step: int, n: int, batch: int, seed: int) -> torch.Tensor:
+    """The global batch of step `step`: epochs are seeded permutations, the last partial batch dropped."""
+    per_epoch = n // batch
+    if per_epoch == 0:
+        raise ValueError(f"the training split has {n} sequences, fewer than batch_size={batch}; lower batch_size")
+    epoch, pos = divmod(step, per_epoch)
+    perm = torch.randperm(n, generator=_step_generator(seed, epoch, 1))
+    return perm[pos * batch : (pos + 1) * batch]
+
+
+def sampling_mask(step: int, config: TrainConfig, batch: int, t: int, t_in: int) -> tuple[torch.Tensor, float]:
+    """(mask (B, T-2), eta): 1 = the true frame is the input. Output steps draw the true frame with probability eta,
+    falling linearly from schedule.start to schedule.end; with schedule.reverse the input steps draw it with a
+    probability rising from reverse_start to 1 (reverse scheduled sampling)."""
+    s = config.schedule
+    progress = min(1.0, step / max(1.0, s.decay_fraction * config.iterations))
+    eta = s.start + (s.end - s.start) * progress
+    g = _step_generator(config.seed, step, 2)
+    mask = torch.ones(batch, t - 2)
+    mask[:, t_in - 1 :] = (torch.rand(batch, t - t_in - 1, generator=g) < eta).float()
+    if s.reverse:
+        r = s.reverse_start + (1.0 - s.reverse_start) * progress
+        mask[:, : t_in - 1] = (torch.rand(batch, t_in - 1, generator=g) < r).float()
+    return mask, eta
+
+
+class Trainer:
+    def __init__(self, config: TrainConfig, *, zoo: str | None = None, progress: bool = True):
+        self.config = config
+        self.out = Path(config.out)
+        self.rank, self.world = _init_distributed()
+        self.device = resolve_device(config.device)
+        if self.device.type == "cuda" and self.world > 1:
+            self.device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
+        if self.device.type == "cpu":
+            torch.set_flush_denormal(True)  # subnormal floats slow recurrent training on CPUs badly
+        if config.batch_size % self.world:
+            raise ValueError(f"batch_size {config.batch_size} must divide evenly over {self.world} processes")
+        torch.manual_seed(config.seed)
+        self.data = load_splits(config)
+        self.method = build_method(config, self.data["train"], zoo).to(self.device)
+        self.model: torch.nn.Module = self.method
+        if self.world > 1:
+            self.model = torch.nn.parallel.DistributedDataParallel(self.method)
+        self.optimizer = torch.optim.Adam(self.method.trainable_parameters(), lr=config.lr)
+        self.progress = progress and self.rank == 0
+        self.step = 0
+        self.best: dict[str, Any] = {"mse": math.inf, "step": -1}
+        self.step_seconds: list[float] = []
+        use_bf16 = config.precision == "bf16" or (config.precision == "auto" and self.device.type == "cuda")
+        if config.precision not in ("auto", "bf16", "fp32"):
+            raise ValueError(f"precision must be auto, bf16 or fp32, got '{config.precision}'")
+        self.autocast = dict(device_type=self.device.type, dtype=torch.bfloat16, enabled=use_bf16)
+
+    # -- checkpoints ------------------------------------------------------------------------------------------
+    @property
+    def last_path(self) -> Path:
+        return self.out / "last.safetensors"
+
+    @property
+    def best_path(self) -> Path:
+        return self.out / "best.safetensors"
+
+    def save_last(self) -> None:
+        if self.rank != 0:
+            return
+        opt_tensors, opt_meta = optimizer_to_tensors(self.optimizer)
+        tensors = with_prefix(self.method.trainable_state(), "method/") | with_prefix(opt_tensors, "optim/")
+        meta = {"kind": "training", "step": self.step, "best": self.best, "optimizer": opt_meta,
+                "config": self.config.to_dict(), "net": self.method.net.config.to_dict()}
+        save_checkpoint(self.last_path, tensors, meta)
+
+    def resume(self) -> bool:
+        if not self.last_path.is_file():
+            return False
+        tensors, meta = load_checkpoint(self.last_path)
+        if meta.get("kind") != "training":
+            raise TrainingError(f"{self.last_path} is not a training checkpoint; remove it or choose another --out")
+        saved = meta["config"]
+        changed = sorted(k for k in ("data", "model", "method", "sources", "batch_size") if saved.get(k) != self.config.to_dict()[k])
+        if changed:
+            raise TrainingError(
+                f"{self.last_path} was written with other settings ({', '.join(changed)}); "
+                "resume with the same config or choose another --out"
+            )
+        missing, unexpected = self.method.load_state_dict(split_prefix(tensors, "method/"), strict=False)
+        frozen = {k for k in missing if k not in self.method.trainable_state()}
+        if unexpected or set(missing) - frozen:
+            raise TrainingError(f"{self.last_path} does not fit this method's weights; choose another --out")
+        optimizer_from_tensors(self.optimizer, split_prefix(tensors, "optim/"), meta["optimizer"])
+        self.step, self.best = int(meta["step"]), meta["best"]
+        return True
+
+    def save_best(self, metrics: dict[str, Any]) -> None:
+        if self.rank != 0:
+            return
+        meta = {"kind": "model", "method": self.config.method, "sources": self.method.source_names,
+                "step": self.step, "valid": metrics, "config": self.config.to_dict()}
+        predictor = self.method.predictor()
+        save_model(self.best_path, predictor, meta)
+
+    # -- the loop ---------------------------------------------------------------------------------------------
+    def train_step(self, frames: torch.Tensor, mask: torch.Tensor, t_in: int) -> dict[str, float]:
+        with torch.autocast(**self.autocast):
+            loss, parts = self.model(frames, mask=mask, t_in=t_in)
+        if not torch.isfinite(loss):
+            raise TrainingError(
+                f"the loss became {float(loss)} at step {self.step}; the last good checkpoint {self.last_path} is "
+                "kept; lower lr, set grad_clip, or check the data for bad frames"
+            )
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if self.config.grad_clip:
+            torch.nn.utils.clip_grad_norm_(self.method.trainable_parameters(), self.config.grad_clip)
+        self.optimizer.step()
+        return parts
+
+    def validate(self) -> dict[str, Any]:
+        data = self.data["valid"]
+        return evaluate_model(self.method.predictor(), data, batch_size=self.config.batch_size,
+                              max_batches=self.config.val_batches, device=self.device,
+                              shard=(self.rank, self.world))
+
+    def run(self, *, resume: bool = False) -> dict[str, Any]:
+        cfg, train = self.config, self.data["train"]
+        self.out.mkdir(parents=True, exist_ok=True)
+        resumed = self.resume() if resume else False
+        if self.rank == 0:
+            save_config(cfg, self.out / "config.yaml")
+        log = _Log(self.out, resume_from=self.step if resumed else None, enabled=self.rank == 0)
+        t_in, t = train.t_in, train.t_in + train.t_out
+        local = cfg.batch_size // self.world
+        bar = tqdm(total=cfg.iterations, initial=self.step, disable=not self.progress, desc=cfg.method, unit="it")
+        try:
+            while self.step < cfg.iterations:
+                tic = time.perf_counter()
+                if hasattr(self.method, "set_progress"):
+                    self.method.set_progress(self.step / cfg.iterations)
+                idx = batch_indices(self.step, len(train), cfg.batch_size, cfg.seed)
+                mask, eta = sampling_mask(self.step, cfg, cfg.batch_size, t, t_in)
+                sl = slice(self.rank * local, (self.rank + 1) * local)
+                frames = torch.from_numpy(train.frames[np.sort(idx[sl].numpy()), :t]).to(self.device)
+                mask = mask[sl].to(self.device)
+                parts = self.train_step(frames, mask, t_in)
+                if cfg.reverse_time:
+                    back = self.train_step(frames.flip(1), mask, t_in)
+                    parts = {k: (v + back.get(k, v)) / 2 for k, v in parts.items()}
+                parts = _mean_over_processes(parts, self.world)
+                self.step += 1
+                self.step_seconds.append(time.perf_counter() - tic)
+                bar.update(1)
+                bar.set_postfix(loss=f"{parts['total']:.4g}")
+                if self.step % cfg.log_every == 0 or self.step == cfg.iterations:
+                    log.write(self.step, parts, eta, self.step_seconds[-1])
+                if self.step % cfg.val_every == 0 or self.step == cfg.iterations:
+                    metrics = self.validate()
+                    log.scalar("valid/mse", metrics["mse"], self.step)
+                    if metrics["mse"] < self.best["mse"]:
+                        self.best = {"mse": metrics["mse"], "ssim": metrics["ssim"], "step": self.step}
+                        self.save_best(metrics)
+                if self.step % cfg.checkpoint_every == 0 or self.step == cfg.iterations:
+                    self.save_last()
+        finally:
+            bar.close()
+            log.close()
+        return self.finish()
+
+    def finish(self) -> dict[str, Any]:
+        """Test the best checkpoint and write results.json."""
+        from transmem.models.io import load_model
+
+        predictor = load_model(self.best_path)[0] if self.best_path.is_file() else self.method.predictor()
+        predictor.to(self.device)
+        test = evaluate_model(predictor, self.data["test"], batch_size=self.config.batch_size, device=self.device,
+                              shard=(self.rank, self.world))
+        timing = self.step_seconds[2:] or self.step_seconds
+        results = {
+            "method": self.config.method,
+            "sources": self.method.source_names,
+            "best": self.best,
+            "test": test,
+            "params_train": sum(p.numel() for p in self.method.parameters()),
+            "params_test": count_parameters(predictor),
+            "train_s_per_batch": statistics.median(timing) if timing else None,
+            "config": self.config.to_dict(),
+        }
+        if self.rank == 0:
+            text = json.dumps(results, indent=2)
+            atomic_write(self.out / "results.json", lambda tmp: Path(tmp).write_text(text))
+        return results
+
+
+def _init_distributed() -> tuple[int, int]:
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return 0, 1
+    if not dist.is_initialized():
+        dist.init_process_group(backend="nccl" if torch.cuda.is_available() else "gloo")
+    return dist.get_rank(), dist.get_world_size()
+
+
+def _mean_over_processes(parts: dict[str, float], world: int) -> dict[str, float]:
+    if world <= 1:
+        return parts
+    keys = sorted(parts)
+    t = torch.tensor([parts[k] for k in keys], dtype=torch.float64)
+    dist.all_reduce(t)
+    return {k: float(v) / world for k, v in zip(keys, t)}
+
+
+class _Log:
+    """log.csv (kept consistent with a resumed run: rows after the resumed step are dropped) and TensorBoard."""
+
+    def __init__(self, out: Path, *, resume_from: int | None, enabled: bool):
+        self.enabled = enabled
+        if not enabled:
+            return
+        path = out / "log.csv"
+        rows = []
+        if resume_from is not None and path.is_file():
+            with open(path, newline="") as f:
+                rows = [r for r in csv.DictReader(f) if int(r["step"]) <= resume_from]
+        self.file = open(path, "w", newline="")
+        self.writer = csv.DictWriter(self.file, fieldnames=LOG_FIELDS)
+        self.writer.writeheader()
+        self.writer.writerows(rows)
+        from torch.utils.tensorboard import SummaryWriter
+
+        self.tb = SummaryWriter(str(out / "tb"), purge_step=resume_from)
+
+    def write(self, step: int, parts: dict[str, float], eta: float, seconds: float) -> None:
+        if not self.enabled:
+            return
+        known = {"total", "frame", "distill"}
+        extra = sum(v for k, v in parts.items() if k not in known)
+        row = {"step": step, "loss": parts["total"], "frame": parts["frame"], "distill": parts.get("distill", ""),
+               "extra": extra if len(parts) > len(known & set(parts)) else "", "eta": eta, "seconds": seconds}
+        self.writer.writerow(row)
+        self.file.flush()
+        for k, v in parts.items():
+            self.tb.add_scalar(f"train/{k}", v, step)
+        self.tb.add_scalar("train/eta", eta, step)
+
+    def scalar(self, name: str, value: float, step: int) -> None:
+        if self.enabled:
+            self.tb.add_scalar(name, value, step)
+
+    def close(self) -> None:
+        if self.enabled:
+            self.file.close()
+            self.tb.close()
