@@ -74,3 +74,20 @@ def test_data_cache_pregenerates(tmp_path, capsys):
     assert {f.split("_")[1] for f in files} == {"train", "valid", "test"}
     out = capsys.readouterr().out
     assert "mnist1/train: 3 sequences" in out
+
+
+def test_data_show_loads_only_n_sequences_by_default(tmp_path, monkeypatch):
+    import transmem.data
+
+    calls = []
+    real = transmem.data.load_dataset
+
+    def spy(name, split, **options):
+        calls.append((name, split, options))
+        return real(name, split, **options)
+
+    monkeypatch.setattr(transmem.data, "load_dataset", spy)
+    assert main(["data", "show", "mnist3", "--n", "2", "--out", str(tmp_path / "s.png"), "-o", "seed=4"]) == 0
+    assert calls == [("mnist3", "test", {"size": 2, "seed": 4})]
+    assert main(["data", "show", "mnist3", "--n", "2", "--out", str(tmp_path / "s.png"), "-o", "size=5"]) == 0
+    assert calls[-1][2] == {"size": 5}

@@ -1,44 +1,122 @@
-"""`transmem demo`: a TMU network learning from two sources, end to end in seconds.
+"""`transmem demo`: the flying-digits benchmark end to end at a CPU scale (the README's first command).
 
-Builds a TMU-ConvLSTM with two (randomly initialised) frozen sources, runs one training step of Eq. 6 and a
-prediction from input frames alone, and prints the parameter table of the paper's configuration.
+1. sources: ConvLSTMs on 1- and 2-digit Moving MNIST, taken from the zoo (zoo/demo-mnist1, zoo/demo-mnist2) or
+   pretrained when missing;
+2. the 3-digit target trained from scratch, by finetuning the 2-digit source, and by memory transfer from both;
+3. a table like the paper's Table 1, a picture of the predictions (like Fig. 3) and the transfer-gate averages.
+
+Runs whose results.json already holds the same config are reused, so a second `make demo` only prints.
 """
 from __future__ import annotations
 
 import argparse
+import json
+from pathlib import Path
 
+import numpy as np
 import torch
 
-from transmem.models import MemoryBank, NetConfig, PredictiveNet
-from transmem.models.summary import parameter_rows
-from transmem.training.objective import transfer_objective
+from transmem.cli.gates import gate_statistics
+from transmem.cli.train import export_to_zoo
+from transmem.data.frames_io import write_strip
+from transmem.models.io import load_model
+from transmem.models.zoo import list_zoo, zoo_root
+from transmem.training.config import TrainConfig, load_config
+
+SOURCES = {"demo-mnist1": "mnist1", "demo-mnist2": "mnist2"}
+TARGETS = (  # (label, method, sources)
+    ("ConvLSTM, train from scratch", "scratch", []),
+    ("finetune from 2 digits", "finetune", ["demo-mnist2"]),
+    ("TMU memory transfer, both", "memory-transfer", ["demo-mnist1", "demo-mnist2"]),
+)
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("demo", help="a small end-to-end run (see README)")
-    p.add_argument("--seed", type=int, default=0)
+    p = sub.add_parser("demo", help="flying digits end to end: sources, scratch / finetune / memory transfer")
+    p.add_argument("--config", default="configs/demo.yaml", help="base config (default configs/demo.yaml)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override for every run")
+    p.add_argument("--workdir", default="runs/demo", help="where the runs go (default runs/demo)")
+    p.add_argument("--zoo", help="zoo folder with the demo sources (default: $TRANSMEM_ZOO or ./zoo)")
+    p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=run)
 
 
+def _train(config: TrainConfig, zoo: str | None, progress: bool) -> dict:
+    """Train, continue an interrupted run, or reuse a finished run with the same config."""
+    from transmem.training.trainer import Trainer
+
+    done = Path(config.out) / "results.json"
+    if done.is_file():
+        results = json.loads(done.read_text())
+        if results.get("config") == config.to_dict():
+            print(f"reusing {done}")
+            return results
+    interrupted = (Path(config.out) / "last.safetensors").exists()  # resumed (refused if its settings differ)
+    return Trainer(config, zoo=zoo, progress=progress).run(resume=interrupted)
+
+
 def run(args: argparse.Namespace) -> int:
-    torch.manual_seed(args.seed)
     torch.set_flush_denormal(True)
-    target = NetConfig(frame_size=(64, 64), patch_size=4, hidden=(32, 32), kernel_size=5, n_sources=2)
-    sources = [PredictiveNet(target.replace(n_sources=0)) for _ in range(2)]
-    bank = MemoryBank(sources, target=target, names=["random-a", "random-b"])
-    net = PredictiveNet(target)
-    optimizer = torch.optim.Adam(net.parameters(), lr=1e-3)
-    frames = torch.rand(4, 20, 1, 64, 64)
-    memories = bank.collect(frames, t_in=10)
-    out = net(frames, t_in=10)
-    loss, parts = transfer_objective(out.frames, frames[:, 1:], out.distilled, memories, beta=0.1)
-    optimizer.zero_grad()
-    loss.backward()
-    optimizer.step()
-    print(f"one training step of TMU-ConvLSTM with 2 sources: " + ", ".join(f"{k} {v:.4f}" for k, v in parts.items()))
-    future = net.predict(frames[:, :10], horizon=10)
-    print(f"prediction from 10 input frames alone: {tuple(future.shape)}")
-    print("\nparameters (paper configuration, 64x64x1, patch 4, 4 x 64 hidden, 5x5):")
-    for r in parameter_rows(NetConfig(), 2):
-        print(f"  {r['model']:<14} {r['variant']:<9} train {r['train'] / 1e6:5.2f}M  test {r['test'] / 1e6:5.2f}M")
+    work, progress = Path(args.workdir), not args.no_progress
+    base = lambda **kw: load_config(args.config, args.set + [f"{k}={json.dumps(v)}" for k, v in kw.items()])  # noqa: E731
+    for name, dataset in SOURCES.items():
+        if name not in list_zoo(args.zoo):
+            print(f"pretraining source {name} on {dataset} (kept in {zoo_root(args.zoo) / name} for later runs)")
+            cfg = base(out=str(work / f"pretrain-{name}"))
+            cfg.data.name = dataset
+            results = _train(cfg, args.zoo, progress)
+            export_to_zoo(Path(cfg.out) / "best.safetensors", zoo_root(args.zoo) / name, name=name, results=results)
+    rows = []
+    for label, method, sources in TARGETS:
+        cfg = base(method=method, sources=sources, out=str(work / method))
+        print(f"training: {label}")
+        rows.append((label, ", ".join(s.removeprefix("demo-") for s in sources) or "none", _train(cfg, args.zoo, progress)))
+    table = format_table(rows, cfg)
+    print("\n" + table)
+    (work / "table.md").write_text(table + "\n")
+    draw_predictions(work / "predictions.png", rows, work)
+    net, meta, _ = load_model(work / "memory-transfer" / "best.safetensors")
+    from transmem.cli.evaluate import dataset_for
+
+    data = dataset_for(argparse.Namespace(dataset=None, split="test", size=64, option=None), meta)
+    means, _ = gate_statistics(net, data, 16)
+    names = meta["sources"]
+    overall = np.mean([means[k] for k in sorted(means)], axis=0)
+    print("transfer-gate averages (all TMU layers, 64 test sequences): "
+          + ", ".join(f"{n}: {v:.3f}" for n, v in zip(names, overall)))
+    print(f"wrote {work / 'table.md'} and {work / 'predictions.png'}")
     return 0
+
+
+def format_table(rows, cfg: TrainConfig) -> str:
+    d, m = cfg.data, cfg.model
+    lines = [
+        f"Flying digits, 3-digit target ({d.options.get('frame_size', 64)}px frames, {d.train_size} training sequences, "
+        f"{cfg.iterations} iterations of batch {cfg.batch_size}, {m.backbone} {len(m.hidden)}x{m.hidden[0]}, seed {cfg.seed})",
+        "",
+        "| method | sources | MSE/frame | SSIM | params train | params test | train s/batch | test ms/seq |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for label, sources, r in rows:
+        t = r["test"]
+        lines.append(f"| {label} | {sources} | {t['mse']:.2f} | {t['ssim']:.3f} | {r['params_train'] / 1e6:.2f}M | "
+                     f"{r['params_test'] / 1e6:.2f}M | {r['train_s_per_batch']:.3f} | {t['test_ms_per_seq']:.1f} |")
+    return "\n".join(lines)
+
+
+def draw_predictions(path: Path, rows, work: Path, n: int = 2) -> None:
+    """Like the paper's Fig. 3: for n test sequences, the inputs, the truth and each model's prediction."""
+    from transmem.cli.evaluate import dataset_for
+
+    strips, labels = [], []
+    nets = [(label, load_model(work / r["method"] / "best.safetensors")) for label, _, r in rows]
+    data = dataset_for(argparse.Namespace(dataset=None, split="test", size=n, option=None), nets[0][1][1])
+    clips = torch.from_numpy(data.frames[:n, : data.t_in + data.t_out])
+    preds = {label: net.predict(clips[:, : data.t_in], data.t_out).clamp(0, 1).numpy() for label, (net, _, _) in nets}
+    for i in range(n):
+        strips += [clips[i, : data.t_in].numpy(), clips[i, data.t_in :].numpy()]
+        labels += [f"#{i} input", "truth"]
+        for label in preds:
+            strips.append(preds[label][i])
+            labels.append(label.split(",")[0][:22])
+    write_strip(path, strips, row_labels=labels, scale=2)

@@ -14,7 +14,7 @@ from transmem.checkpoint import atomic_write
 from transmem.cli.data import parse_options
 from transmem.data import load_dataset
 from transmem.evaluation.evaluate import evaluate_model
-from transmem.models.io import load_model
+from transmem.training.predictor import load_predictor
 from transmem.training.trainer import resolve_device
 
 COLUMNS = ("mse", "mae", "ssim", "psnr", "csi")
@@ -55,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
     thresholds = [float(t) for t in args.thresholds.split(",")]
     results, data = {}, None
     for path in args.checkpoints:
-        net, meta, _ = load_model(path)
+        net, meta = load_predictor(path)
         if data is None:
             data = dataset_for(args, meta)
         results[path] = evaluate_model(net.to(device), data, batch_size=args.batch_size, thresholds=thresholds,

@@ -11,7 +11,8 @@ import torch
 
 from transmem.checkpoint import atomic_write
 from transmem.cli.evaluate import dataset_for
-from transmem.models.io import load_model
+from transmem.models.network import PredictiveNet
+from transmem.training.predictor import load_predictor
 
 
 def add_parser(sub) -> None:
@@ -44,8 +45,8 @@ def gate_statistics(net, data, batch_size: int) -> tuple[dict[int, np.ndarray], 
 
 
 def run(args: argparse.Namespace) -> int:
-    net, meta, _ = load_model(args.checkpoint)
-    if net.config.n_sources == 0:
+    net, meta = load_predictor(args.checkpoint)
+    if not isinstance(net, PredictiveNet) or net.config.n_sources == 0:
         raise ValueError(f"{args.checkpoint} is not a TMU model (it has no transfer gates); train one with "
                          "--method memory-transfer")
     data = dataset_for(args, meta)

@@ -13,7 +13,8 @@ import numpy as np
 import torch
 
 from transmem.data.frames_io import read_frames, write_gif, write_npy, write_strip
-from transmem.models.io import load_model
+from transmem.models.network import NetConfig
+from transmem.training.predictor import load_predictor
 from transmem.training.trainer import resolve_device
 
 
@@ -30,8 +31,8 @@ def add_parser(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    net, meta, _ = load_model(args.checkpoint)
-    cfg = net.config
+    net, meta = load_predictor(args.checkpoint)
+    cfg = NetConfig.from_dict(meta["net"])
     frames = read_frames(args.input, channels=cfg.frame_channels, frame_size=cfg.frame_size)
     if args.t_in:
         if args.t_in > len(frames):

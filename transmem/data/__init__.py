@@ -166,13 +166,22 @@ def _from_json(value: Any) -> Any:
 def _write_cache(path: Path, data: SequenceData) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     exact = bool(data.info.get("uint8_exact"))
+    dtype = np.dtype(np.uint8 if exact else np.float32)
     tmp = path.with_name(path.name + f".tmp{os.getpid()}.npy")
-    out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8 if exact else np.float32, shape=data.frames.shape)
-    for lo in range(0, len(data.frames), 512):
-        chunk = data.frames[lo : lo + 512]
-        out[lo : lo + 512] = np.rint(chunk * 255.0).astype(np.uint8) if exact else chunk
-    out.flush()
-    del out
+    step = 256
+    buffer = np.empty((min(step, len(data.frames)),) + data.frames.shape[1:], dtype=np.float32)
+    with tmp.open("wb") as f:  # streamed in chunks: no second full-size copy in memory
+        header = {"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False, "shape": data.frames.shape}
+        np.lib.format.write_array_header_1_0(f, header)
+        for lo in range(0, len(data.frames), step):
+            chunk = data.frames[lo : lo + step]
+            if exact:  # k / 255 back to k: values are >= 0, so +0.5 and truncation rounds
+                part = buffer[: len(chunk)]
+                np.multiply(chunk, np.float32(255.0), out=part)
+                part += np.float32(0.5)
+                f.write(part.astype(np.uint8).tobytes())
+            else:
+                f.write(np.ascontiguousarray(chunk, dtype=np.float32).tobytes())
     os.replace(tmp, path)
     meta = {"t_in": data.t_in, "t_out": data.t_out, "info": _to_json(data.info), "version": CACHE_VERSION}
     tmp_meta = path.with_name(path.name + f".tmp{os.getpid()}.json")

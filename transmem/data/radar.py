@@ -106,12 +106,15 @@ NATIVE_SIZE = 256
 STEP_MIN = 6.0
 SEQ_LEN, T_IN = 20, 10
 MIN_DBZ = 5.0  # weaker echoes count as no echo
+SHIELD_SIGMA, SHIELD_PEAK, SHIELD_TEXTURE_DB = (10.0, 30.0), (20.0, 30.0), 6.0  # km, dBZ, dB per std
 SYNTH_SIZES = {"train": 500, "valid": 100, "test": 200}
 READER_SPLITS = (0.8, 0.05, 0.15)
 MS_TO_KM_PER_MIN = 0.06
 
-# stratiform field: periodic grid of FIELD_KM at FIELD_RES km, of which the central DOMAIN_KM is seen
-FIELD_KM, FIELD_RES = 512.0, 4.0
+# stratiform field: periodic grid of FIELD_KM at FIELD_RES km, of which the central DOMAIN_KM is seen; spectrum
+# power ~ k^-SPECTRAL_SLOPE between wavelengths 1/K_LARGE and 1/K_SMALL km; decorrelation TAU_30KM min at 30 km
+FIELD_KM, FIELD_RES = 512.0, 8.0
+SPECTRAL_SLOPE, K_LARGE, K_SMALL, TAU_30KM = 3.0, 1.0 / 200.0, 1.0 / 16.0, 60.0
 
 
 def dbz_to_unit(dbz: np.ndarray, scale: float = HKO7["scale"], offset: float = HKO7["offset"]) -> np.ndarray:
@@ -461,13 +464,13 @@ CLIMATES = {
     "radar-guangzhou14-synth": Climate(
         "radar-guangzhou14-synth",
         "Guangzhou-2014-like radar echoes: wet, frontal and organised convection (256 km, 6 min, 10->10)",
-        p_dry=0.10, rain_area=(0.15, 0.55), strat_peak=(30, 38), clusters=2.5, cells=6, line_fraction=0.5,
+        p_dry=0.10, rain_area=(0.10, 0.45), strat_peak=(30, 38), clusters=2.5, cells=6, line_fraction=0.5,
         cell_peak=(38, 55), cell_sigma=(2.0, 7.0), lifetime=(20, 60), wind=(8, 16), wind_toward=30, wind_spread=40,
     ),
     "radar-guangzhou16-synth": Climate(
         "radar-guangzhou16-synth",
         "Guangzhou-2016-like radar echoes: wet, scattered intense summer convection (256 km, 6 min, 10->10)",
-        p_dry=0.12, rain_area=(0.05, 0.30), strat_peak=(28, 35), clusters=4.0, cells=6, line_fraction=0.2,
+        p_dry=0.12, rain_area=(0.04, 0.25), strat_peak=(28, 35), clusters=4.0, cells=6, line_fraction=0.2,
         cell_peak=(40, 60), cell_sigma=(1.5, 6.0), lifetime=(20, 60), wind=(3, 10), wind_toward=0, wind_spread=180,
     ),
     "radar-beijing-synth": Climate(
@@ -479,54 +482,59 @@ CLIMATES = {
 }
 
 
-def _spectral_filter(n: int, res_km: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Amplitude filter, per-mode decorrelation time (min) and the wavenumbers (cycles/km) of an n x n rfft grid."""
+def _spectral_filter(n: int, res_km: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Amplitude filter, AR(1) coefficients per step and one-step advection-free grid of an n x n rfft grid.
+
+    Returns (amp, rho, (kx, ky)) with kx, ky in cycles/km.
+    """
     ky = np.fft.fftfreq(n, d=res_km)[:, None]
     kx = np.fft.rfftfreq(n, d=res_km)[None, :]
     k = np.sqrt(kx**2 + ky**2)
-    k0, kc = 1.0 / 200.0, 1.0 / 8.0  # largest and smallest scales of the spectrum
-    amp = (k**2 + k0**2) ** (-3.0 / 4.0) * np.exp(-((k / kc) ** 2))  # power ~ k^-3 in between
+    amp = (k**2 + K_LARGE**2) ** (-SPECTRAL_SLOPE / 4.0) * np.exp(-((k / K_SMALL) ** 2))  # power ~ k^-slope
     amp[0, 0] = 0.0
     wavelength = 1.0 / np.maximum(k, 1e-6)
-    tau = 60.0 * np.minimum(wavelength, FIELD_KM) / 30.0  # min: 60 min at 30 km, proportional to the scale
-    return amp, tau, kx, ky
+    tau = TAU_30KM * np.minimum(wavelength, FIELD_KM) / 30.0  # min, proportional to the scale
+    return amp, np.exp(-STEP_MIN / tau), (kx, ky)
 
 
 _FILTERS: dict[int, tuple] = {}
 
 
 def _stratiform(rng: np.random.Generator, seq_len: int, wind_km_min: np.ndarray) -> np.ndarray:
-    """Unit-variance Gaussian field (T, 64, 64) over the 256 km domain at 4 km: power-law, advected, AR(1) in time."""
+    """Unit-variance Gaussian field (T, m, m) over the 256 km domain at FIELD_RES km, m = 256 / FIELD_RES.
+
+    Power-law spectrum; each Fourier mode follows an AR(1) process in a frame moving with the wind (Lagrangian
+    persistence): c_t = shift * (rho c_{t-1}) + sqrt(1 - rho^2) e_t, with shift the one-step advection phase.
+    """
     n = int(FIELD_KM / FIELD_RES)
     if n not in _FILTERS:
         _FILTERS[n] = _spectral_filter(n, FIELD_RES)
-    amp, tau, kx, ky = _FILTERS[n]
-    rho = np.exp(-STEP_MIN / tau)
+    amp, rho, (kx, ky) = _FILTERS[n]
+    shift = np.exp(-2j * np.pi * (kx * wind_km_min[0] + ky * wind_km_min[1]) * STEP_MIN) * rho
     innovation = np.sqrt(1.0 - rho**2)
-    noise = np.fft.rfft2(rng.standard_normal((seq_len, n, n)))
+    white = rng.standard_normal((seq_len, 2) + rho.shape)
+    noise = white[:, 0] + 1j * white[:, 1]
     coeff = np.empty_like(noise)
     coeff[0] = noise[0]
     for t in range(1, seq_len):
-        coeff[t] = rho * coeff[t - 1] + innovation * noise[t]
-    minutes = STEP_MIN * np.arange(seq_len)[:, None, None]
-    shift = np.exp(-2j * np.pi * (kx * wind_km_min[0] + ky * wind_km_min[1]) * minutes)
-    field = np.fft.irfft2(coeff * amp * shift, s=(n, n))
-    field /= field.std()
-    lo = (n - int(DOMAIN_KM / FIELD_RES)) // 2
-    return field[:, lo : lo + int(DOMAIN_KM / FIELD_RES), lo : lo + int(DOMAIN_KM / FIELD_RES)]
+        coeff[t] = shift * coeff[t - 1] + innovation * noise[t]
+    field = np.fft.irfft2(coeff * amp, s=(n, n))
+    m = int(DOMAIN_KM / FIELD_RES)
+    lo = (n - m) // 2
+    field = field[:, lo : lo + m, lo : lo + m]
+    return field / field.std()
 
 
-def _interp_matrix(n_in: int, n_out: int) -> np.ndarray:
-    """(n_out, n_in) linear interpolation between pixel centres (edges clamped)."""
-    pos = (np.arange(n_out) + 0.5) * n_in / n_out - 0.5
-    pos = np.clip(pos, 0, n_in - 1)
+def _interp_axis(field: np.ndarray, size: int, axis: int) -> np.ndarray:
+    """Linear interpolation between pixel centres along one axis (edges clamped), n -> size samples."""
+    n = field.shape[axis]
+    pos = np.clip((np.arange(size) + 0.5) * n / size - 0.5, 0, n - 1)
     lo = np.floor(pos).astype(int)
-    hi = np.minimum(lo + 1, n_in - 1)
-    w = pos - lo
-    m = np.zeros((n_out, n_in))
-    m[np.arange(n_out), lo] += 1 - w
-    m[np.arange(n_out), hi] += w
-    return m
+    hi = np.minimum(lo + 1, n - 1)
+    shape = [1] * field.ndim
+    shape[axis] = size
+    w = (pos - lo).reshape(shape).astype(field.dtype)
+    return np.take(field, lo, axis=axis) * (1 - w) + np.take(field, hi, axis=axis) * w
 
 
 def _resample(field: np.ndarray, size: int) -> np.ndarray:
@@ -537,8 +545,7 @@ def _resample(field: np.ndarray, size: int) -> np.ndarray:
     if size < n and n % size == 0:
         f = n // size
         return field.reshape(field.shape[0], size, f, size, f).mean(axis=(2, 4))
-    m = _interp_matrix(n, size)
-    return np.einsum("yi,tij,xj->tyx", m, field, m, optimize=True)
+    return _interp_axis(_interp_axis(field, size, 1), size, 2)
 
 
 def _gaussians(centres: np.ndarray, sigma: np.ndarray, coords: np.ndarray, pixel: float) -> tuple[np.ndarray, np.ndarray]:
@@ -552,6 +559,12 @@ def _gaussians(centres: np.ndarray, sigma: np.ndarray, coords: np.ndarray, pixel
     return np.exp(-0.5 * (d / eff[..., None]) ** 2), sigma / eff
 
 
+def _outer_sum(weight: np.ndarray, gy: np.ndarray, gx: np.ndarray) -> np.ndarray:
+    """sum_n weight[t, n] * gy[t, n, :, None] * gx[t, n, None, :] as one batched matrix product, (T, H, W)."""
+    left = (weight[:, :, None] * gy).astype(np.float32).transpose(0, 2, 1)
+    return np.matmul(left, gx.astype(np.float32))
+
+
 def render_radar(climate: Climate, rng: np.random.Generator, seq_len: int, frame_size: int) -> np.ndarray:
     """One sequence of reflectivity (seq_len, frame_size, frame_size) in dBZ; -inf where there is no echo."""
     pixel = DOMAIN_KM / frame_size
@@ -561,10 +574,10 @@ def render_radar(climate: Climate, rng: np.random.Generator, seq_len: int, frame
     toward = math.radians(climate.wind_toward + rng.uniform(-climate.wind_spread, climate.wind_spread))
     wind = np.array([speed * math.cos(toward), -speed * math.sin(toward)])  # km/min in (x right, y down) pixels
     dry = rng.random() < climate.p_dry
-    z = np.zeros((seq_len, frame_size, frame_size))
+    z = np.zeros((seq_len, frame_size, frame_size), dtype=np.float32)
 
-    # stratiform rain
-    g = _stratiform(rng, seq_len, wind)
+    # stratiform rain: threshold the (interpolated) Gaussian field at the quantile of the sequence's rain area
+    g = _resample(_stratiform(rng, seq_len, wind), frame_size).astype(np.float32)
     if dry:
         area, peak = rng.uniform(0.0, 0.06), rng.uniform(8.0, 17.0)  # at most weak echoes
     else:
@@ -572,10 +585,9 @@ def render_radar(climate: Climate, rng: np.random.Generator, seq_len: int, frame
     if area > 0.002:
         g0 = np.quantile(g[0], 1.0 - area)
         gmax = max(np.quantile(g[0], 0.999), g0 + 0.5)
-        x = np.clip((g - g0) / (gmax - g0), 0.0, 1.2)
-        dbz_s = MIN_DBZ + (peak - MIN_DBZ) * np.sqrt(x)
-        strat = np.where(g > g0, 10.0 ** (dbz_s / 10.0), 0.0)
-        z += _resample(strat, frame_size)
+        x = np.clip((g - np.float32(g0)) * np.float32(1.0 / (gmax - g0)), 0.0, 1.2)
+        dbz_s = np.float32(MIN_DBZ / 10.0) + np.float32((peak - MIN_DBZ) / 10.0) * np.sqrt(x)
+        z += np.where(g > g0, np.power(np.float32(10.0), dbz_s), np.float32(0.0))
 
     if not dry:
         # convective clusters: (centre, velocity) of every cell and of each cluster's broad shield
@@ -612,11 +624,11 @@ def render_radar(climate: Climate, rng: np.random.Generator, seq_len: int, frame
                 centres_x.append(cx + ox), centres_y.append(cy + oy)
                 shape_pow.append(3.0)
             # the cluster's shield: broad, weak, long-lived
-            s = rng.uniform(12, 35)
+            s = rng.uniform(*SHIELD_SIGMA)
             sig_x.append(s * rng.uniform(1.0, 1.6)), sig_y.append(s)
             lives.append(rng.uniform(3 * span, 6 * span))
             births.append(rng.uniform(-lives[-1] + span, 0.0))
-            peaks.append(rng.uniform(22, 32))
+            peaks.append(rng.uniform(*SHIELD_PEAK))
             vx.append(wind[0]), vy.append(wind[1])
             centres_x.append(cx), centres_y.append(cy)
             shape_pow.append(1.0)
@@ -635,11 +647,15 @@ def render_radar(climate: Climate, rng: np.random.Generator, seq_len: int, frame
         gx, fx = _gaussians(px, sx, coords, pixel)  # (T, n, W)
         gy, fy = _gaussians(py, sy, coords, pixel)  # (T, n, H)
         weight = amp * fx * fy
-        z += np.einsum("tn,tny,tnx->tyx", weight, gy, gx, optimize=True)
+        shield = np.array(shape_pow) == 1.0
+        z += _outer_sum(weight[:, ~shield], gy[:, ~shield], gx[:, ~shield])
+        # shields are ragged: modulated by the stratiform field (lognormal, SHIELD_TEXTURE_DB dB per std)
+        texture = np.power(np.float32(10.0), np.float32(SHIELD_TEXTURE_DB / 10.0) * g)
+        z += texture * _outer_sum(weight[:, shield], gy[:, shield], gx[:, shield])
 
     with np.errstate(divide="ignore"):
-        dbz = 10.0 * np.log10(z)
-    return np.where(dbz >= MIN_DBZ, dbz, -np.inf)
+        dbz = np.float32(10.0) * np.log10(z)
+    return np.where(dbz >= MIN_DBZ, dbz, np.float32(-np.inf))
 
 
 def generate(name: str, split: str, n: int, *, seed: int = 0, frame_size: int = NATIVE_SIZE,
@@ -650,7 +666,8 @@ def generate(name: str, split: str, n: int, *, seed: int = 0, frame_size: int = 
     out = np.empty((n, seq_len, frame_size, frame_size), dtype=np.uint8)
     for i in range(n):
         dbz = render_radar(climate, np.random.default_rng(key + [i]), seq_len, frame_size)
-        out[i] = np.rint(dbz_to_unit(np.nan_to_num(dbz, neginf=-100.0)) * 255.0).astype(np.uint8)
+        pixel = (dbz - np.float32(HKO7["offset"])) * np.float32(255.0 / HKO7["scale"])  # -inf -> 0 after clipping
+        out[i] = np.rint(np.clip(pixel, 0.0, 255.0)).astype(np.uint8)
     return out
 
 

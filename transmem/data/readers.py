@@ -131,7 +131,7 @@ def _need_path(path: Any, dataset: str, what: str) -> Path:
     return Path(os.fspath(path)).expanduser()
 
 
-def _int_option(value: Any, name: str, dataset: str, *, low: int = 1) -> int:
+def int_option(value: Any, name: str, dataset: str, *, low: int = 1) -> int:
     out = None
     if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
         out = int(value)
@@ -243,12 +243,20 @@ def parse_layout(layout: str | None, shape: tuple[int, ...], source: Path) -> st
 
 
 def to_frames(
-    array: np.ndarray, layout: str, indices: np.ndarray | None, source: Path, *, max_channels: int = 16
+    array: np.ndarray,
+    layout: str,
+    indices: np.ndarray | None,
+    source: Path,
+    *,
+    max_channels: int = 16,
+    seq_ids: np.ndarray | None = None,
 ) -> tuple[np.ndarray, bool]:
     """Select sequences `indices` of an array with axes `layout`; return float32 (n, T, C, H, W) in [0, 1].
 
-    The bool says whether the values are exact multiples of 1/255 (uint8 sources).
+    The bool says whether the values are exact multiples of 1/255 (uint8 sources). seq_ids: the file's numbers of
+    the returned sequences, for error messages (default: indices).
     """
+    seq_ids = indices if seq_ids is None else seq_ids
     if array.dtype == np.uint8:
         exact = True
     elif array.dtype.kind == "f":
@@ -279,7 +287,7 @@ def to_frames(
     bad = ~np.isfinite(out)
     if bad.any():
         first = int(np.argwhere(bad.reshape(n, -1).any(axis=1))[0, 0])
-        where = f"sequence {int(indices[first]) if indices is not None else first}"
+        where = f"sequence {int(seq_ids[first]) if seq_ids is not None else first}"
         raise ValueError(
             f"{source}: contains NaN or infinite values (first in {where}); clean them (e.g. np.nan_to_num) "
             "or drop those sequences"
@@ -294,7 +302,7 @@ def to_frames(
 
 
 def _t_in(value: Any, seq_len: int, default: int, dataset: str) -> int:
-    t_in = default if value is None else _int_option(value, "t_in", dataset)
+    t_in = default if value is None else int_option(value, "t_in", dataset)
     if not 1 <= t_in < seq_len:
         raise ValueError(f"{dataset}: t_in must lie in [1, {seq_len - 1}] for sequences of {seq_len} frames, got {t_in}")
     return t_in
@@ -397,7 +405,8 @@ def npz_thuml(
     frame_idx = np.concatenate(
         [starts[0, chosen, None] + np.arange(t_in), starts[1, chosen, None] + np.arange(t_out)], axis=1
     )
-    frames, exact = to_frames(raw[frame_idx], "NTCHW", None, file)
+    frames, exact = to_frames(raw[frame_idx], "NTCHW", None, file, seq_ids=chosen)
+    del parts, raw
     info = {"source": str(file), "indices": chosen, "uint8_exact": exact}
     return SequenceData(name, split, frames, t_in, t_out, info)
 

@@ -13,6 +13,13 @@ Alignment. A source may differ from the target in patch size, frame size, frame 
   the same relative depth);
 - the memory shapes (channels, height, width) must then agree; if not, the error names both shapes and the
   setting that would align them.
+
+Speed (docs/performance.md). `collect` runs each distinct source module once per clip under inference mode and
+writes its memories straight into the bank's (B, T-1, M, C, h, w) tensors (no per-source copies, no stacking).
+With `batch_sources=True`, sources of one architecture (same config and layer map) run together: their weights
+are stacked (torch.func.stack_module_state) and one rollout is vmapped over them, so every convolution becomes one
+grouped convolution over the sources. Whether that is faster depends on the machine (see the benchmark); the
+values are those of the per-source loop up to float rounding (tests/test_fast_paths.py).
 """
 from __future__ import annotations
 
@@ -60,8 +67,10 @@ class MemoryBank(nn.Module):
         target: NetConfig,
         names: Sequence[str] | None = None,
         layer_maps: Sequence[Mapping[int, int]] | None = None,
+        batch_sources: bool = False,
     ):
         super().__init__()
+        self.batch_sources = batch_sources
         if len(sources) != target.n_sources:
             raise ValueError(
                 f"the target has {target.n_sources} transfer gate(s) per TMU layer but {len(sources)} source(s) were "
@@ -92,12 +101,70 @@ class MemoryBank(nn.Module):
     @torch.no_grad()
     def collect(self, frames: torch.Tensor, *, t_in: int, mask: torch.Tensor | None = None) -> dict[int, torch.Tensor]:
         """TMU layer k -> source memories (B, T-1, M, C, h, w) for the clip (B, T, C, H, W)."""
-        per_source = []
-        for source, lmap in zip(self.sources, self.layer_maps):
-            needed = sorted(set(lmap.values()))
-            out = source(adapt_frames(frames, source.config), t_in=t_in, mask=mask, memory_layers=needed)
-            per_source.append({k: out.memories[j] for k, j in lmap.items()})
-        return {k: torch.stack([mem[k] for mem in per_source], dim=2) for k in self.target.transfer_layers}
+        b, t = frames.shape[:2]
+        h, w = self.target.state_size
+        bank = {
+            k: frames.new_empty(b, t - 1, len(self.sources), self.target.hidden[k], h, w)
+            for k in self.target.transfer_layers
+        }
+        adapted: dict[tuple, torch.Tensor] = {}
+        for group in self.run_groups():
+            first = self.sources[group[0][0]]
+            key = (first.config.frame_channels, first.config.frame_size)
+            if key not in adapted:
+                adapted[key] = adapt_frames(frames, first.config)
+            needed = list(self.needed_layers(group))
+            with torch.inference_mode():
+                if len(group) == 1:
+                    out = [first(adapted[key], t_in=t_in, mask=mask, memory_layers=needed).memories]
+                else:
+                    out = self._batched(group, adapted[key], t_in=t_in, mask=mask, needed=needed)
+            for memories, copies in zip(out, group):  # one run, written to every slot that names this source
+                for m in copies:
+                    for k, j in self.layer_maps[m].items():
+                        bank[k][:, :, m].copy_(memories[j])
+        return bank
+
+    def run_groups(self) -> list[list[list[int]]]:
+        """How collect runs the sources: a list of groups run together (one rollout, vmapped when a group has
+        several members); a member lists the bank slots m that name one module, which runs once for all of them."""
+        members: list[list[int]] = []
+        for m, source in enumerate(self.sources):
+            for member in members:
+                if self.sources[member[0]] is source:
+                    member.append(m)
+                    break
+            else:
+                members.append([m])
+        if not self.batch_sources:
+            return [[member] for member in members]
+        groups: list[list[list[int]]] = []
+        by_arch: dict[tuple, list[list[int]]] = {}
+        for member in members:
+            key = (self.sources[member[0]].config, self.needed_layers([member]))
+            if key not in by_arch:
+                by_arch[key] = []
+                groups.append(by_arch[key])
+            by_arch[key].append(member)
+        return groups
+
+    def needed_layers(self, group: list[list[int]]) -> tuple[int, ...]:
+        """The source layers whose memories the slots of a group read."""
+        return tuple(sorted({j for member in group for m in member for j in self.layer_maps[m].values()}))
+
+    def _batched(self, group, frames, *, t_in, mask, needed) -> list[dict[int, torch.Tensor]]:
+        """One rollout vmapped over the stacked weights of sources that share an architecture."""
+        from torch.func import functional_call, stack_module_state
+
+        nets = [self.sources[member[0]] for member in group]
+        params, buffers = stack_module_state(nets)
+        base = nets[0]
+
+        def one(p, bf):
+            return functional_call(base, (p, bf), (frames,), {"t_in": t_in, "mask": mask, "memory_layers": needed}).memories
+
+        stacked = torch.vmap(one)(params, buffers)
+        return [{j: v[g] for j, v in stacked.items()} for g in range(len(nets))]
 
 
 def check_alignment(name: str, source: NetConfig, source_layer: int, target: NetConfig, target_layer: int) -> None:

@@ -199,7 +199,7 @@ class PredictiveNet(nn.Module):
         was_training = self.training
         self.eval()
         try:
-            out = self.rollout(self.to_patches(frames_in), steps=steps, mask=mask)
+            out = self.rollout(self.to_patches(frames_in), steps=steps, mask=mask, transfer_outputs=False)
         finally:
             self.train(was_training)
         return out.frames[:, -horizon:]
@@ -213,8 +213,11 @@ class PredictiveNet(nn.Module):
         memory_layers: Sequence[int] = (),
         hidden_layers: Sequence[int] = (),
         hidden_hook: HiddenHook | None = None,
+        transfer_outputs: bool = True,
     ) -> Rollout:
-        """The time loop in patch space. known: (B, T_known, C', h, w); steps >= T_known reads predictions only."""
+        """The time loop in patch space. known: (B, T_known, C', h, w); steps >= T_known reads predictions only.
+
+        transfer_outputs=False leaves Rollout.distilled and .gate_maps empty (prediction needs neither)."""
         b, t_known = known.shape[:2]
         kw = dict(device=known.device, dtype=known.dtype)
         states = [cell.init_state(b, **kw) for cell in self.cells]
@@ -238,7 +241,7 @@ class PredictiveNet(nn.Module):
                 states[layer], zigzag, x = step.state, step.zigzag, step.state["h"]
                 if hidden_hook is not None:
                     x = states[layer]["h"] = hidden_hook(layer, t, x)
-                if step.distilled is not None:
+                if step.distilled is not None and transfer_outputs:
                     distilled.setdefault(layer, []).append(step.distilled)
                     gates.setdefault(layer, []).append(step.gates.mean(dim=2))
                 if layer in keep_c:

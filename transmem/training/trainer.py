@@ -40,12 +40,12 @@ from transmem.checkpoint import (
 from transmem.data import load_dataset
 from transmem.data.base import SequenceData
 from transmem.evaluation.evaluate import evaluate_model
-from transmem.models.io import save_model
 from transmem.models.network import count_parameters
 from transmem.models.zoo import load_source
 from transmem.registry import METHODS
 from transmem.training.config import TrainConfig, save_config
 from transmem.training.methods.base import Method
+from transmem.training.predictor import load_predictor, save_predictor
 
 LOG_FIELDS = ("step", "loss", "frame", "distill", "extra", "eta", "seconds")
 
@@ -180,16 +180,16 @@ class Trainer:
             return
         meta = {"kind": "model", "method": self.config.method, "sources": self.method.source_names,
                 "step": self.step, "valid": metrics, "config": self.config.to_dict()}
-        predictor = self.method.predictor()
-        save_model(self.best_path, predictor, meta)
+        save_predictor(self.best_path, self.method, meta)
 
     # -- the loop ---------------------------------------------------------------------------------------------
     def train_step(self, frames: torch.Tensor, mask: torch.Tensor, t_in: int) -> dict[str, float]:
         with torch.autocast(**self.autocast):
             loss, parts = self.model(frames, mask=mask, t_in=t_in)
-        if not torch.isfinite(loss):
+        loss_value = loss.detach()
+        if not torch.isfinite(loss_value):
             raise TrainingError(
-                f"the loss became {float(loss)} at step {self.step}; the last good checkpoint {self.last_path} is "
+                f"the loss became {loss_value.item()} at step {self.step}; the last good checkpoint {self.last_path} is "
                 "kept; lower lr, set grad_clip, or check the data for bad frames"
             )
         self.optimizer.zero_grad(set_to_none=True)
@@ -207,6 +207,10 @@ class Trainer:
 
     def run(self, *, resume: bool = False) -> dict[str, Any]:
         cfg, train = self.config, self.data["train"]
+        if not resume and self.last_path.exists():
+            raise TrainingError(
+                f"{self.out} already holds a run; pass --resume to continue it, or choose another --out"
+            )
         self.out.mkdir(parents=True, exist_ok=True)
         resumed = self.resume() if resume else False
         if self.rank == 0:
@@ -251,9 +255,7 @@ class Trainer:
 
     def finish(self) -> dict[str, Any]:
         """Test the best checkpoint and write results.json."""
-        from transmem.models.io import load_model
-
-        predictor = load_model(self.best_path)[0] if self.best_path.is_file() else self.method.predictor()
+        predictor = load_predictor(self.best_path)[0] if self.best_path.is_file() else self.method.predictor()
         predictor.to(self.device)
         test = evaluate_model(predictor, self.data["test"], batch_size=self.config.batch_size, device=self.device,
                               shard=(self.rank, self.world))
@@ -264,7 +266,7 @@ class Trainer:
             "best": self.best,
             "test": test,
             "params_train": sum(p.numel() for p in self.method.parameters()),
-            "params_test": count_parameters(predictor),
+            "params_test": count_parameters(predictor),  # ART's predictor includes its teachers
             "train_s_per_batch": statistics.median(timing) if timing else None,
             "config": self.config.to_dict(),
         }

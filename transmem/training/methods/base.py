@@ -42,6 +42,7 @@ class Method(nn.Module):
             )
         self.config = config
         self.source_names = [s.name for s in sources]
+        self.source_nets = [s.net for s in sources]  # a plain list: sub-classes register them where they use them
         self.frame_channels, self.frame_size = frame_channels, tuple(frame_size)
         self.net = PredictiveNet(self.target_config(sources))
 

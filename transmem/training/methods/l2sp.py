@@ -14,7 +14,8 @@ Here:
   and at test), initialised with `copy_matching_weights` as in finetune;
 - w^0_S are copies of the source's tensors kept as non-persistent buffers: they follow the method to its device,
   never reach the optimizer, and are not written to training checkpoints (the constructor rebuilds them from the
-  source, so a resumed run has them too). The source network itself is not kept;
+  source, so a resumed run has them too); DDP is told to skip them (`_ddp_params_and_buffers_to_ignore`, they are
+  equal on every rank). The source network itself is not kept;
 - a parameter is "shared" when the source has a tensor of the same name and shape; every other trainable parameter
   is "new". With the target built as the source's own architecture (copy_matching_weights refuses anything else)
   every parameter is shared and the second term is zero; it stays in for the general case (and its option).
@@ -92,6 +93,8 @@ class L2SP(Method):
                 self.anchor_of[name] = key
         if not self.anchor_of:
             raise ValueError(f"l2sp: source '{source.name}' shares no parameter with the target")
+        # The anchors are the same on every rank: DDP need not broadcast them at each step.
+        self._ddp_params_and_buffers_to_ignore = [f"anchors.{k}" for k in self.anchor_of.values()]
 
     def penalty(self) -> tuple[torch.Tensor, torch.Tensor]:
         """(the L2-SP term over shared parameters, the L2 term over new parameters), both scaled."""

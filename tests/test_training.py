@@ -1,0 +1,223 @@
+"""The trainer and the command line end to end on tiny data: every command, resume, torchrun, failures."""
+import csv
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from transmem.cli import main
+from transmem.training import trainer as trainer_module
+from transmem.training.config import load_config
+from transmem.training.trainer import Trainer, TrainingError
+
+TINY = [
+    "data.options={frame_size: 16, seq_len: 6, t_in: 3}",
+    "data.train_size=16", "data.valid_size=8", "data.test_size=8",
+    "model.hidden=[8,8]", "model.kernel_size=3", "model.patch_size=2",
+    "iterations=4", "batch_size=4", "val_every=2", "log_every=1", "checkpoint_every=2",
+]
+
+
+def tiny_args(*extra):
+    out = []
+    for item in TINY:
+        out += ["--set", item]
+    return out + ["--no-progress", *extra]
+
+
+@pytest.fixture(scope="module")
+def zoo(tmp_path_factory):
+    root = tmp_path_factory.mktemp("zoo")
+    for name, dataset in (("one", "mnist1"), ("two", "mnist2")):
+        assert main(["pretrain", "--dataset", dataset, "--name", name, "--zoo", str(root),
+                     "--out", str(root.parent / f"pre-{name}"), *tiny_args()]) == 0
+    return root
+
+
+def test_pretrain_writes_a_zoo_entry_with_a_model_card(zoo, capsys):
+    card = json.loads((zoo / "one" / "card.json").read_text())
+    assert card["backbone"] == "convlstm" and card["dataset"] == "mnist1"
+    assert card["frame_shape"] == [1, 16, 16] and card["patch_size"] == 2 and card["state_shape"] == [8, 8, 8]
+    assert card["metrics"]["mse"] > 0 and card["config"]["data"]["name"] == "mnist1"
+    assert main(["zoo", "list", "--zoo", str(zoo)]) == 0
+    assert main(["zoo", "show", "two", "--zoo", str(zoo)]) == 0
+    out = capsys.readouterr().out
+    assert "one" in out and '"dataset": "mnist2"' in out
+
+
+@pytest.mark.parametrize(
+    "method_args, distills",
+    [
+        (["--method", "scratch"], False),
+        (["--method", "finetune", "--source", "two"], False),
+        (["--method", "finetune", "--source", "two", "--set", "method_options={tmu: true}"], False),
+        (["--method", "memory-transfer", "--source", "one", "--source", "two", "--beta", "0.1"], True),
+        (["--method", "memory-transfer", "--source", "two", "--released"], True),
+        (["--method", "memory-transfer", "--source", "one", "--tmu-layers", "1", "--beta", "0"], False),
+        (["--method", "l2sp", "--source", "two", "--set", "method_options={alpha: 0.1}"], False),
+        (["--method", "knowledge-flow", "--source", "one", "--source", "two"], False),
+        (["--method", "art", "--source", "one", "--source", "two", "--set", "method_options={attention_dim: 8}"], False),
+    ],
+    ids=["scratch", "finetune", "finetune-tmu", "memory-transfer", "released", "layer1-nodistill", "l2sp",
+         "knowledge-flow", "art"],
+)
+def test_train_every_method_then_evaluate(zoo, tmp_path, method_args, distills):
+    out = tmp_path / "run"
+    assert main(["train", "--dataset", "mnist3", "--zoo", str(zoo), "--out", str(out), *tiny_args(*method_args)]) == 0
+    results = json.loads((out / "results.json").read_text())
+    assert len(results["test"]["mse_per_frame"]) == 3 and results["test"]["mse"] > 0
+    assert results["params_train"] >= results["params_test"] > 0
+    assert (out / "config.yaml").is_file() and (out / "best.safetensors").is_file()
+    # the saved test-time model alone reproduces the run's test metrics (ART's file carries its teachers)
+    assert main(["evaluate", str(out / "best.safetensors"), "--json", str(out / "again.json")]) == 0
+    again = json.loads((out / "again.json").read_text())["results"][str(out / "best.safetensors")]
+    assert again["mse"] == pytest.approx(results["test"]["mse"], rel=1e-5)
+    rows = list(csv.DictReader(open(out / "log.csv")))
+    assert [int(r["step"]) for r in rows] == [1, 2, 3, 4]
+    assert all((r["distill"] != "") == distills for r in rows)
+    if distills:
+        assert all(float(r["distill"]) > 0 for r in rows)
+
+
+def test_evaluate_predict_and_gates_from_checkpoints(zoo, tmp_path, capsys):
+    out = tmp_path / "mt"
+    assert main(["train", "--dataset", "mnist3", "--method", "memory-transfer", "--source", "one", "--source", "two",
+                 "--zoo", str(zoo), "--out", str(out), *tiny_args()]) == 0
+    best = str(out / "best.safetensors")
+    assert main(["evaluate", best, str(zoo / "one" / "model.safetensors"), "--json", str(tmp_path / "e.json"),
+                 "--csv", str(tmp_path / "e.csv")]) == 0
+    doc = json.loads((tmp_path / "e.json").read_text())
+    assert doc["dataset"] == "mnist3" and doc["n_sequences"] == 8 and len(doc["results"]) == 2
+    assert len(list(csv.reader(open(tmp_path / "e.csv")))) == 1 + 2 * 3
+    # predict from the user's own frames: npy, a folder of PNGs, a GIF
+    frames = np.random.default_rng(0).random((5, 16, 16)).astype(np.float32)
+    np.save(tmp_path / "mine.npy", frames)
+    assert main(["predict", best, str(tmp_path / "mine.npy"), "--horizon", "4", "--out", str(tmp_path / "p")]) == 0
+    pred = np.load(tmp_path / "p" / "prediction.npy")
+    assert pred.shape == (4, 1, 16, 16) and (tmp_path / "p" / "prediction.png").stat().st_size > 0
+    from PIL import Image
+
+    folder = tmp_path / "pngs"
+    folder.mkdir()
+    for i, f in enumerate(frames):
+        Image.fromarray((f * 255).astype(np.uint8)).save(folder / f"f{i}.png")
+    assert main(["predict", best, str(folder), "--out", str(tmp_path / "q"), "--t-in", "3"]) == 0
+    assert np.load(tmp_path / "q" / "prediction.npy").shape[0] >= 1
+    gif = Image.open(tmp_path / "q" / "prediction.gif")
+    assert gif.n_frames >= 2
+    # gates: per-source averages in (0, 1) and a picture
+    capsys.readouterr()
+    assert main(["gates", best, "--size", "8", "--out", str(tmp_path / "g")]) == 0
+    g = json.loads((tmp_path / "g" / "gates.json").read_text())
+    assert set(g["mean"]) == {"one", "two"} and all(0 < v < 1 for v in g["mean"].values())
+    assert set(g["per_layer"]) == {"0", "1"}
+    assert (tmp_path / "g" / "gates.png").stat().st_size > 0
+    assert "transfer gates" in capsys.readouterr().out
+
+
+def _run_config(out, iterations=6):
+    return load_config(None, TINY + [f"out={out}", f"iterations={iterations}", "checkpoint_every=3", "val_every=3"])
+
+
+def test_resume_ends_with_the_same_weights_as_an_uninterrupted_run(tmp_path, monkeypatch):
+    Trainer(_run_config(tmp_path / "full"), progress=False).run()
+    original = Trainer.train_step
+    calls = {"n": 0}
+
+    def killed_after_four(self, *a, **k):
+        calls["n"] += 1
+        if calls["n"] == 5:
+            raise KeyboardInterrupt  # the process dies during step 5; the step-3 checkpoint remains
+        return original(self, *a, **k)
+
+    monkeypatch.setattr(Trainer, "train_step", killed_after_four)
+    with pytest.raises(KeyboardInterrupt):
+        Trainer(_run_config(tmp_path / "cut"), progress=False).run()
+    monkeypatch.setattr(Trainer, "train_step", original)
+    assert load_file(str(tmp_path / "cut" / "last.safetensors"))["optim/0.step"].item() == 3
+    Trainer(_run_config(tmp_path / "cut"), progress=False).run(resume=True)
+    full = load_file(str(tmp_path / "full" / "last.safetensors"))
+    cut = load_file(str(tmp_path / "cut" / "last.safetensors"))
+    assert full.keys() == cut.keys()
+    for k in full:
+        assert torch.equal(full[k], cut[k]), k
+    rows = list(csv.DictReader(open(tmp_path / "cut" / "log.csv")))
+    assert [int(r["step"]) for r in rows] == list(range(1, 7))
+
+
+def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
+    from transmem.training.methods.base import Scratch
+
+    original = Scratch.forward
+    calls = {"n": 0}
+
+    def nan_at_step_five(self, frames, **kw):
+        calls["n"] += 1
+        loss, parts = original(self, frames, **kw)
+        return (loss * float("nan"), parts) if calls["n"] == 5 else (loss, parts)
+
+    monkeypatch.setattr(Scratch, "forward", nan_at_step_five)
+    cfg = _run_config(tmp_path / "run")
+    with pytest.raises(TrainingError, match="loss became nan at step 4.*last good checkpoint"):
+        Trainer(cfg, progress=False).run()
+    assert load_file(str(tmp_path / "run" / "last.safetensors"))["optim/0.step"].item() == 3
+
+
+def test_corrupt_truncated_and_hostile_checkpoints_give_one_line_errors(zoo, tmp_path, capsys):
+    good = zoo / "one" / "model.safetensors"
+    data = good.read_bytes()
+    truncated = tmp_path / "truncated.safetensors"
+    truncated.write_bytes(data[: len(data) // 2])
+    garbage = tmp_path / "garbage.safetensors"
+    garbage.write_bytes(b"\x00" * 64)
+    hostile = tmp_path / "hostile.safetensors"
+    import pickle
+
+    hostile.write_bytes(pickle.dumps({"net": "boom"}))
+    for bad in (truncated, garbage, hostile):
+        capsys.readouterr()
+        assert main(["evaluate", str(bad), "--dataset", "mnist1", "--size", "4"]) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and str(bad) in err and "corrupt" in err
+    # resuming from a damaged training checkpoint refuses and overwrites nothing
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "last.safetensors").write_bytes(data[:100])
+    assert main(["train", "--dataset", "mnist1", "--out", str(run), "--resume", *tiny_args()]) == 2
+    assert (run / "last.safetensors").read_bytes() == data[:100]
+    assert not (run / "best.safetensors").exists()
+
+
+def test_a_source_whose_shapes_do_not_fit_is_refused(zoo, tmp_path, capsys):
+    code = main(["train", "--dataset", "mnist3", "--method", "memory-transfer", "--source", "one", "--zoo", str(zoo),
+                 "--out", str(tmp_path / "r"), *tiny_args("--set", "model.hidden=[16,16]")])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "(8, 8, 8)" in err and "(16, 8, 8)" in err and "hidden" in err
+    assert main(["train", "--set", "model.hiden=[8]", "--out", str(tmp_path / "x")]) == 2
+    assert "unknown config key(s) model.hiden" in capsys.readouterr().err
+    assert main(["train", "--method", "finetune", "--out", str(tmp_path / "y"), *tiny_args()]) == 2
+    assert "takes 1 source(s), got 0" in capsys.readouterr().err
+
+
+def test_torchrun_on_two_cpu_processes_follows_the_single_process_losses(tmp_path):
+    common = ["-m", "transmem", "train", "--dataset", "mnist2", *tiny_args(), "--set", "iterations=5",
+              "--set", "val_every=5"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    single = subprocess.run([sys.executable, *common, "--out", str(tmp_path / "one")], env=env,
+                            capture_output=True, text=True, timeout=300)
+    assert single.returncode == 0, single.stderr[-2000:]
+    multi = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port",
+                            str(29500 + os.getpid() % 1000), *common, "--out", str(tmp_path / "two")],
+                           env=env, capture_output=True, text=True, timeout=300)
+    assert multi.returncode == 0, multi.stderr[-2000:]
+    losses = lambda p: [float(r["loss"]) for r in csv.DictReader(open(p / "log.csv"))]  # noqa: E731
+    a, b = losses(tmp_path / "one"), losses(tmp_path / "two")
+    assert len(a) == len(b) == 5
+    np.testing.assert_allclose(a, b, rtol=1e-3)  # float sums in another order
