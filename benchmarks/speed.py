@@ -311,8 +311,39 @@ def child_main(spec: str) -> int:
     return 0
 
 
+def cpu_busy(interval: float = 1.0) -> float:
+    """Fraction of all CPUs busy over `interval` seconds (read from /proc/stat; nan where it cannot be read).
+    Called while this script runs no child, so it measures the other users of the machine."""
+    def read():
+        with open("/proc/stat") as f:
+            v = [int(x) for x in f.readline().split()[1:]]
+        idle = v[3] + (v[4] if len(v) > 4 else 0)
+        return sum(v), idle
+
+    try:
+        t0, i0 = read()
+        time.sleep(interval)
+        t1, i1 = read()
+    except (OSError, ValueError, IndexError):
+        return float("nan")
+    return 1.0 - (i1 - i0) / max(1, t1 - t0)
+
+
+WAIT = {"max_s": 0.0, "below": 0.2}  # set from --wait-quiet / --quiet-below
+
+
+def wait_quiet() -> tuple[float, float]:
+    """Wait (at most WAIT['max_s'] seconds) until the other processes leave the CPUs idle; (busy, waited s)."""
+    t0 = time.perf_counter()
+    busy = cpu_busy(0.5)
+    while busy > WAIT["below"] and time.perf_counter() - t0 < WAIT["max_s"]:
+        busy = cpu_busy(2.0)
+    return busy, time.perf_counter() - t0
+
+
 def run_child(job: dict, timeout: float | None = None) -> dict:
     cmd = [sys.executable, os.path.abspath(__file__), "--child", json.dumps(job)]
+    busy_before, waited = wait_quiet()
     load_before = os.getloadavg()[0]
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
@@ -322,7 +353,7 @@ def run_child(job: dict, timeout: float | None = None) -> dict:
         tail = (proc.stderr or "").strip().splitlines()[-5:]
         return {"error": f"exit {proc.returncode}: " + " | ".join(tail), "wall_s": wall, "job": job}
     result = json.loads(lines[-1][len("RESULT ") :])
-    result.update(wall_s=wall, load_before=load_before, job=job)
+    result.update(wall_s=wall, load_before=load_before, busy_before=busy_before, waited_s=waited, job=job)
     return result
 
 
@@ -481,6 +512,10 @@ def parse_args(argv=None):
     p.add_argument("--memory-sources", type=int_list, default=[0, 8, 16, 32, 64])
     p.add_argument("--memory-backbone", default="convlstm")
     p.add_argument("--timeout", type=float, default=None, help="seconds per child process")
+    p.add_argument("--wait-quiet", type=float, default=0.0, metavar="SECONDS",
+                   help="before each measurement, wait up to this long for other processes to leave the CPUs idle "
+                        "(the machine is shared; the busy fraction seen is recorded either way)")
+    p.add_argument("--quiet-below", type=float, default=0.2, help="CPU busy fraction that counts as idle")
     p.add_argument("--out", default=str(Path(__file__).resolve().parent / "results" / "speed.json"))
     p.add_argument("--child", help=argparse.SUPPRESS)
     return p.parse_args(argv)
@@ -491,6 +526,7 @@ def main(argv=None) -> int:
     if args.child:
         return child_main(args.child)
     started = time.time()
+    WAIT.update(max_s=args.wait_quiet, below=args.quiet_below)
     out_path = Path(args.out)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     report = {

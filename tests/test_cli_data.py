@@ -91,3 +91,20 @@ def test_data_show_loads_only_n_sequences_by_default(tmp_path, monkeypatch):
     assert calls == [("mnist3", "test", {"size": 2, "seed": 4})]
     assert main(["data", "show", "mnist3", "--n", "2", "--out", str(tmp_path / "s.png"), "-o", "size=5"]) == 0
     assert calls[-1][2] == {"size": 5}
+
+
+@pytest.mark.parametrize("name", ["kth-synth", "weizmann-synth", "h36m-synth", "radar-guangzhou14-synth",
+                                  "radar-guangzhou16-synth", "radar-beijing-synth"])
+def test_data_show_works_for_every_generated_benchmark(tmp_path, name):
+    from PIL import Image
+
+    out = tmp_path / f"{name}.png"
+    assert main(["data", "show", name, "--n", "2", "--out", str(out), "-o", "frame_size=32"]) == 0
+    with Image.open(out) as img:
+        assert img.width > img.height > 0
+
+
+def test_data_stats_command_prints_the_persistence_tables(capsys):
+    assert main(["data", "stats", "--which", "radar", "--size", "6", "--radar-frame-size", "32"]) == 0
+    out = capsys.readouterr().out
+    assert "radar-beijing-synth" in out and "CSI +60 min" in out

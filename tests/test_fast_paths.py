@@ -59,7 +59,7 @@ def test_lean_tmu_matches_autograd_values_and_gradients(released, used):
 def test_lean_tmu_gradcheck(released):
     tmu, c_tilde, logits = _unit(released, m=2, c=2, hw=(3, 2))
     gamma, beta, eps = tmu._affine()
-    f = lambda c, g, w, ga, be: _TransferStep.apply(c, g, w, ga, be, 2, eps, not released)  # noqa: E731
+    f = lambda c, g, w, ga, be: _TransferStep.apply(c, g, w, ga, be, 2, eps)  # noqa: E731
     assert torch.autograd.gradcheck(f, (c_tilde, logits, tmu.distill.weight, gamma, beta))
 
 

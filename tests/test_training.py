@@ -1,6 +1,7 @@
 """The trainer and the command line end to end on tiny data: every command, resume, torchrun, failures."""
 import csv
 import json
+import math
 import os
 import subprocess
 import sys
@@ -221,3 +222,87 @@ def test_torchrun_on_two_cpu_processes_follows_the_single_process_losses(tmp_pat
     a, b = losses(tmp_path / "one"), losses(tmp_path / "two")
     assert len(a) == len(b) == 5
     np.testing.assert_allclose(a, b, rtol=1e-3)  # float sums in another order
+
+
+def test_scheduled_sampling_masks_follow_the_schedule():
+    from transmem.training.trainer import sampling_mask
+
+    cfg = load_config(None, ["iterations=100", "schedule={start: 1.0, end: 0.0, decay_fraction: 0.5}"])
+    first, eta0 = sampling_mask(0, cfg, 512, 20, 10)
+    mid, eta_mid = sampling_mask(25, cfg, 512, 20, 10)
+    late, eta_end = sampling_mask(80, cfg, 512, 20, 10)
+    assert (eta0, eta_mid, eta_end) == (1.0, 0.5, 0.0)
+    assert first.shape == (512, 18) and first.min() == 1  # teacher forcing at the start
+    assert (late[:, :9] == 1).all() and (late[:, 9:] == 0).all()  # inputs true, outputs predicted at the end
+    assert abs(mid[:, 9:].mean().item() - 0.5) < 0.03 and (mid[:, :9] == 1).all()
+    assert not torch.equal(mid[0], mid[1]) or not torch.equal(mid[1], mid[2])  # per sample
+    rev = load_config(None, ["iterations=100", "schedule={reverse: true, reverse_start: 0.5, decay_fraction: 1.0}"])
+    early, _ = sampling_mask(0, rev, 512, 20, 10)
+    assert abs(early[:, :9].mean().item() - 0.5) < 0.03  # reverse scheduled sampling on the input steps
+    assert (sampling_mask(100, rev, 64, 20, 10)[0][:, :9] == 1).all()
+    torch.testing.assert_close(sampling_mask(7, cfg, 8, 20, 10)[0], sampling_mask(7, cfg, 8, 20, 10)[0])
+
+
+def test_batches_are_epoch_permutations_fixed_by_seed():
+    from transmem.training.trainer import batch_indices
+
+    epoch = torch.cat([batch_indices(s, 20, 4, seed=1) for s in range(5)])
+    assert sorted(epoch.tolist()) == list(range(20))
+    assert not torch.equal(batch_indices(0, 20, 4, seed=1), batch_indices(5, 20, 4, seed=1))
+    assert torch.equal(batch_indices(3, 20, 4, seed=1), batch_indices(3, 20, 4, seed=1))
+    with pytest.raises(ValueError, match="fewer than batch_size"):
+        batch_indices(0, 3, 4, seed=0)
+
+
+def test_training_options_clip_reverse_time_bf16_and_fraction(tmp_path):
+    cfg = load_config(None, TINY + [f"out={tmp_path}", "iterations=2", "grad_clip=0.5", "reverse_time=true",
+                                    "schedule={reverse: true}", "precision=bf16", "data.fraction=0.5"])
+    trainer = Trainer(cfg, progress=False)
+    assert len(trainer.data["train"]) == 8  # half of 16
+    assert trainer.autocast["enabled"] and trainer.autocast["dtype"] == torch.bfloat16
+    before = [p.detach().clone() for p in trainer.method.trainable_parameters()]
+    calls = {"n": 0}
+    original = trainer.train_step
+
+    def counting(*a, **k):
+        calls["n"] += 1
+        return original(*a, **k)
+
+    trainer.train_step = counting
+    results = trainer.run()
+    assert calls["n"] == 4  # reverse_time: a second step on the time-reversed clip each iteration
+    steps = [p.detach() - b for p, b in zip(trainer.method.trainable_parameters(), before)]
+    assert any(s.abs().sum() > 0 for s in steps)
+    assert math.isfinite(results["test"]["mse"])
+    with pytest.raises(ValueError, match="precision"):
+        Trainer(load_config(None, TINY + [f"out={tmp_path / 'p'}", "precision=fp8"]), progress=False)
+
+
+def test_command_line_flags_reach_the_config(tmp_path):
+    from transmem.cli import build_parser
+    from transmem.cli.train import resolve_config
+
+    cfg_file = tmp_path / "c.yaml"
+    cfg_file.write_text("iterations: 7\nbeta: 0.5\nmodel: {hidden: [16]}\n")
+    args = build_parser().parse_args([
+        "train", "--config", str(cfg_file), "--dataset", "mnist2", "--fraction", "0.5", "--backbone", "predrnn",
+        "--hidden", "4,4", "--patch", "2", "--kernel", "3", "--iterations", "3", "--batch-size", "4", "--lr", "0.01",
+        "--seed", "3", "--device", "cpu", "--out", str(tmp_path / "o"), "--method", "memory-transfer",
+        "--source", "a", "--source", "b", "--beta", "0.01", "--tmu-layers", "0,1", "--released",
+        "--set", "lr=0.02"])
+    cfg = resolve_config(args)
+    assert (cfg.data.name, cfg.data.fraction, cfg.model.backbone, cfg.model.hidden, cfg.model.patch_size) == (
+        "mnist2", 0.5, "predrnn", [4, 4], 2)
+    assert (cfg.model.kernel_size, cfg.iterations, cfg.batch_size, cfg.seed, cfg.device) == (3, 3, 4, 3, "cpu")
+    assert (cfg.method, cfg.sources, cfg.beta, cfg.model.tmu_layers, cfg.model.released) == (
+        "memory-transfer", ["a", "b"], 0.01, [0, 1], True)
+    assert cfg.lr == 0.02  # --set wins over the flags, the flags over the file
+    assert load_config(cfg_file).beta == 0.5
+
+
+@pytest.mark.parametrize("backbone", ["predrnn", "mim"])
+def test_train_other_backbones_from_the_command_line(zoo, tmp_path, backbone):
+    out = tmp_path / backbone
+    assert main(["train", "--dataset", "mnist2", "--backbone", backbone, "--method", "memory-transfer",
+                 "--source", "one", "--zoo", str(zoo), "--out", str(out), *tiny_args("--iterations", "2")]) == 0
+    assert json.loads((out / "results.json").read_text())["test"]["mse"] > 0

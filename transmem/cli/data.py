@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from transmem.cli import UserError
+from transmem.data import stats as data_stats
 from transmem.registry import DATASETS
 
 
@@ -59,6 +60,10 @@ def add_parser(sub) -> None:
     show.add_argument("--scale", type=int, default=1, help="enlarge each pixel this many times (default 1)")
     show.add_argument("--option", "-o", action="append", metavar="KEY=VALUE", help="dataset option (repeatable)")
     show.set_defaults(func=run_show)
+
+    stats = dsub.add_parser("stats", help="persistence baselines of the human-motion and radar stand-ins (docs/data.md)")
+    data_stats.add_arguments(stats)
+    stats.set_defaults(func=data_stats.run)
 
     cache = dsub.add_parser("cache", help="generate a dataset once into a cache folder")
     cache.add_argument("name", help="dataset name (see `transmem data list`)")

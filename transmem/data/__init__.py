@@ -39,6 +39,8 @@ from transmem.registry import DATASETS
 # --- dataset modules: importing them registers their datasets. Add new dataset modules here. ---------------------
 from transmem.data import moving_mnist as _moving_mnist  # noqa: E402,F401  mnist1, mnist2, mnist3
 from transmem.data import readers as _readers  # noqa: E402,F401  mnist-test-seq, npz-thuml, array
+from transmem.data import human_motion as _human_motion  # noqa: E402,F401  kth, weizmann, h36m, *-synth
+from transmem.data import radar as _radar  # noqa: E402,F401  radar, radar-*-synth
 # ----------------------------------------------------------------------------------------------------------------
 
 from transmem.data.readers import check_common  # noqa: E402

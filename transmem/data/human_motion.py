@@ -200,13 +200,9 @@ def _video_length(path: Path) -> int:
     try:
         with av.open(str(path)) as container:
             if not container.streams.video:
-                raise ValueError(f"{path}: holds no video stream")
+                raise ValueError("no video stream")
             frames = int(container.streams.video[0].frames or 0)
-    except ValueError as err:
-        if str(err).startswith(str(path)):
-            raise
-        raise _video_error(path, err) from None
-    except (OSError, RuntimeError, EOFError) as err:
+    except (ValueError, OSError, RuntimeError, EOFError) as err:
         raise _video_error(path, err) from None
     if frames > 0:
         return frames
@@ -382,7 +378,9 @@ def _kth_video(match: re.Match, path: Path, images: list[Path] | None) -> _Video
     return None if split is None else _Video(path.stem if images is None else path.name, split, path, images)
 
 
-@DATASETS.register("kth", "KTH actions from local AVIs or frame trees (persons 1-14 train, 15-16 valid, 17-25 test); root=DIR")
+@DATASETS.register(
+    "kth", "KTH actions from local AVIs or frame trees (persons 1-14 train, 15-16 valid, 17-25 test); root=DIR"
+)
 def kth(
     split: str,
     *,
@@ -441,7 +439,9 @@ def find_weizmann(root: Path, actions: Sequence[str] | None = None) -> list[_Vid
     return sorted(found, key=lambda v: v.key)
 
 
-@DATASETS.register("weizmann", "Weizmann actions from local AVIs <actor>_<action>.avi (valid: lyova, test: moshe, shahar); root=DIR")
+@DATASETS.register(
+    "weizmann", "Weizmann actions from local AVIs <actor>_<action>.avi (valid: lyova, test: moshe, shahar); root=DIR"
+)
 def weizmann(
     split: str,
     *,
@@ -500,7 +500,9 @@ def find_h36m(root: Path, actions: Sequence[str]) -> list[_Video]:
     return videos
 
 
-@DATASETS.register("h36m", "Human3.6M Walking from the authors' flat JPEG folder (S1/5/6/7 train, S8 valid, S9/11 test); root=DIR")
+@DATASETS.register(
+    "h36m", "Human3.6M Walking from the authors' flat JPEG folder (S1/5/6/7 train, S8 valid, S9/11 test); root=DIR"
+)
 def h36m(
     split: str,
     *,
@@ -523,7 +525,11 @@ def h36m(
     check_common(split, size, seed, fraction, dataset=name)
     folder = _root(root, name, "the Human3.6M JPEGs S<subject>_<action>_<sub>.<camera>_<frame>.jpg")
     acts = _name_list(actions, name, "actions")
-    if isinstance(crop, bool) or not isinstance(crop, (int, float)) or not 0.0 < float(crop) <= 1.0:
+    try:
+        kept = float(crop) if not isinstance(crop, bool) else -1.0
+    except (TypeError, ValueError):
+        kept = -1.0
+    if not 0.0 < kept <= 1.0:
         raise ValueError(f"{name}: crop must be the kept fraction of the side in (0, 1], got {crop!r}")
     opts = _reader_options(name, frame_size, channels, seq_len, t_in, stride, frame_step)
     videos = find_h36m(folder, acts)
@@ -531,8 +537,8 @@ def h36m(
         raise ValueError(f"{folder}: no Human3.6M frame (S11_Walking_1.54138969_000471.jpg) of {','.join(acts)} found")
     fs, ch, sl, ti, st, fstep = opts
     return _read_windows(name, videos, split, size=size, seed=seed, fraction=fraction, frame_size=fs, channels=ch,
-                         seq_len=sl, t_in=ti, stride=st, frame_step=fstep, crop=float(crop),
-                         info={"root": str(folder), "crop": float(crop)})
+                         seq_len=sl, t_in=ti, stride=st, frame_step=fstep, crop=kept,
+                         info={"root": str(folder), "crop": kept})
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -593,7 +599,8 @@ STYLES = {
         {"upper_leg": 1.1, "lower_leg": 1.1, "torso": 0.92, "head": 0.9, "r_torso": 0.8, "r_upper_arm": 0.8,
          "r_lower_arm": 0.8, "r_upper_leg": 0.8, "r_lower_leg": 0.8},
         0.05, (0.75, 0.9), (0.95, 1.15), "gradient", False,
-        "Weizmann-like stand-in: small grey figures, other proportions and speeds, gradient outdoor background (128x128, 4->4)",
+        "Weizmann-like stand-in: small grey figures, other proportions and speeds, gradient outdoor background "
+        "(128x128, 4->4)",
     ),
     "h36m-synth": Style(
         "h36m-synth", True, ("walk",), (0.65, 1.0), {}, 0.10, (0.5, 0.75), (0.8, 1.35), "room", True,
@@ -808,7 +815,7 @@ def render_sequence(style: Style, rng: np.random.Generator, seq_len: int, frame_
     acts = tuple(actions) if actions else style.actions
     action = acts[int(rng.integers(len(acts)))]
     body = {k: v * style.body.get(k, 1.0) * rng.uniform(1 - style.jitter, 1 + style.jitter) for k, v in BODY.items()}
-    standing = body["upper_leg"] + body["lower_leg"] + body["r_lower_leg"] + body["torso"] + body["neck"] + 2 * body["head"]
+    standing = sum(body[k] for k in ("upper_leg", "lower_leg", "r_lower_leg", "torso", "neck")) + 2 * body["head"]
     body = {k: v / standing for k, v in body.items()}
     arm_mode = "swing"
     if style.perspective:
@@ -863,10 +870,16 @@ def render_sequence(style: Style, rng: np.random.Generator, seq_len: int, frame_
     base = base.resize((big, big), Image.Resampling.BILINEAR)
     cos, sin = np.cos(psi), np.sin(psi)
 
-    def project(p: np.ndarray, k: int) -> tuple[float, float, float]:
-        s, l, y = p[k]
-        x = cx[k] + scale[k] * (s * cos[k] + l * sin[k])
-        return x, ground[k] - scale[k] * y, s * sin[k] - l * cos[k]
+    # image x, image y and depth (larger = farther) of every joint in every frame, as plain floats
+    projected: dict[str, list[tuple[float, float, float]]] = {}
+    for key, p in joints.items():
+        s_, l_, y_ = p[:, 0], p[:, 1], p[:, 2]
+        xyd = np.stack([cx + scale * (s_ * cos + l_ * sin), ground - scale * y_, s_ * sin - l_ * cos], axis=-1)
+        projected[key] = [tuple(v) for v in xyd.tolist()]
+    fills = {key: _rgb8(c) for key, c in colours.items()}
+
+    def project(key: str, k: int) -> tuple[float, float, float]:
+        return projected[key][k]
 
     frames = np.empty((seq_len, frame_size, frame_size, 3), dtype=np.uint8)
     for k in range(seq_len):
@@ -875,13 +888,12 @@ def render_sequence(style: Style, rng: np.random.Generator, seq_len: int, frame_
         parts = []
         for side in ("r", "l"):
             for a, bb, rkey, ckey in _LIMBS:
-                p0, p1 = project(joints[f"{a}_{side}"], k), project(joints[f"{bb}_{side}"], k)
-                parts.append(((p0[2] + p1[2]) / 2, "limb", p0, p1, body[rkey] * scale[k], colours[ckey]))
-        pel, nk, hd = project(joints["pelvis"], k), project(joints["neck"], k), project(joints["head"], k)
-        parts.append((0.0, "torso", pel, nk, body["r_torso"] * scale[k], colours["shirt"]))
-        parts.append((-1e-3, "head", hd, hd, body["head"] * scale[k], colours["skin"]))
-        for depth, kind, p0, p1, r, colour in sorted(parts, key=lambda q: -q[0]):
-            fill = _rgb8(colour)
+                p0, p1 = project(f"{a}_{side}", k), project(f"{bb}_{side}", k)
+                parts.append(((p0[2] + p1[2]) / 2, "limb", p0, p1, body[rkey] * scale[k], fills[ckey]))
+        pel, nk, hd = project("pelvis", k), project("neck", k), project("head", k)
+        parts.append((0.0, "torso", pel, nk, body["r_torso"] * scale[k], fills["shirt"]))
+        parts.append((-1e-3, "head", hd, hd, body["head"] * scale[k], fills["skin"]))
+        for depth, kind, p0, p1, r, fill in sorted(parts, key=lambda q: -q[0]):
             if kind == "limb":
                 draw.line([p0[:2], p1[:2]], fill=fill, width=max(1, int(round(2 * r))))
                 for p in (p0, p1):
@@ -901,7 +913,7 @@ def render_sequence(style: Style, rng: np.random.Generator, seq_len: int, frame_
             else:
                 rx, ry = 0.9 * r, 1.1 * r
                 draw.ellipse([p0[0] - rx, p0[1] - ry, p0[0] + rx, p0[1] + ry], fill=fill)
-                draw.chord([p0[0] - rx, p0[1] - ry, p0[0] + rx, p0[1] + ry], 180, 360, fill=_rgb8(colours["hair"]))
+                draw.chord([p0[0] - rx, p0[1] - ry, p0[0] + rx, p0[1] + ry], 180, 360, fill=fills["hair"])
         frames[k] = np.asarray(img.reduce(ss))  # box filter: anti-aliasing
     return frames
 

@@ -19,26 +19,32 @@ autograd would keep four M-fold tensors per step (the distiller output for the n
 memories, C^ - C~ and the gates); `_TransferStep` keeps only the gates (plus C~ and the normalisation
 statistics) and recomputes the normalised distiller output in the backward pass (a 1x1 convolution and one
 normalisation, a few per cent of the step). The values and gradients are those of the autograd formulation
-(tests/test_models.py and tests/test_memory_bank_batched.py check both).
+(tests/test_fast_paths.py checks both, gradcheck included).
 """
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+from einops import rearrange
 from torch import nn
 from torch.autograd.function import once_differentiable
 
 
-def _normalised(c_tilde: torch.Tensor, weight: torch.Tensor, m: int, eps: float, stats=None):
-    """The distiller outputs normalised over (C, H, W) per sample and source: (B, M, C, H, W), mean, rstd (B, M, 1)."""
+def _distill(c_tilde: torch.Tensor, weight: torch.Tensor, gamma, beta, m: int, eps: float):
+    """Eq. 3 for all sources: C^ (B, M, C, H, W), the distiller output z (B, M*C, H, W) and its statistics.
+
+    gamma/beta: per channel (M*C,) (the paper unit: the normalisation's own affine) or per element (M, C, H, W) (the
+    released unit: applied after a normalisation without affine)."""
     b, c, h, w = c_tilde.shape
-    z = F.conv2d(c_tilde, weight).view(b, m, c * h * w)
-    if stats is None:
-        var, mean = torch.var_mean(z, dim=2, unbiased=False, keepdim=True)
-        rstd = (var + eps).rsqrt()
-    else:
-        mean, rstd = stats
-    return z.sub_(mean).mul_(rstd).view(b, m, c, h, w), mean, rstd
+    z = F.conv2d(c_tilde, weight)
+    per_channel = gamma.dim() == 1
+    out, mean, rstd = torch.ops.aten.native_group_norm(
+        z, gamma if per_channel else None, beta if per_channel else None, b, m * c, h * w, m, eps
+    )
+    out = out.view(b, m, c, h, w)
+    if not per_channel:
+        out = out.mul_(gamma).add_(beta)
+    return out, z, mean, rstd
 
 
 def _combine(c_tilde: torch.Tensor, c_hat: torch.Tensor, gates: torch.Tensor) -> torch.Tensor:
@@ -48,10 +54,9 @@ def _combine(c_tilde: torch.Tensor, c_hat: torch.Tensor, gates: torch.Tensor) ->
 
 
 def transfer_step(c_tilde, gate_logits, weight, gamma, beta, m: int, eps: float):
-    """(C_t, C^ (B, M, C, H, W), a (B, M, C, H, W)) without autograd bookkeeping. gamma/beta broadcast to (M, C, H, W)."""
+    """(C_t, C^ (B, M, C, H, W), a (B, M, C, H, W)) without autograd bookkeeping."""
     b, _, h, w = c_tilde.shape
-    xhat, _, _ = _normalised(c_tilde, weight, m, eps)
-    c_hat = xhat.mul_(gamma).add_(beta)
+    c_hat = _distill(c_tilde, weight, gamma, beta, m, eps)[0]
     gates = torch.sigmoid(gate_logits.reshape(b, m, -1, h, w))
     return _combine(c_tilde, c_hat, gates), c_hat, gates
 
@@ -60,14 +65,13 @@ class _TransferStep(torch.autograd.Function):
     """Eqs. 3 and 5 for one step, keeping only C~, the gates and the normalisation statistics for backward."""
 
     @staticmethod
-    def forward(ctx, c_tilde, gate_logits, weight, gamma, beta, m: int, eps: float, per_channel: bool):
+    def forward(ctx, c_tilde, gate_logits, weight, gamma, beta, m: int, eps: float):
         b, _, h, w = c_tilde.shape
-        xhat, mean, rstd = _normalised(c_tilde, weight, m, eps)
-        c_hat = xhat.mul_(gamma).add_(beta)
+        c_hat, _, mean, rstd = _distill(c_tilde, weight, gamma, beta, m, eps)
         gates = torch.sigmoid(gate_logits.reshape(b, m, -1, h, w))
         c_t = _combine(c_tilde, c_hat, gates)
         ctx.save_for_backward(c_tilde, gates, weight, gamma, beta, mean, rstd)
-        ctx.m, ctx.eps, ctx.per_channel = m, eps, per_channel
+        ctx.m = m
         ctx.set_materialize_grads(False)  # unused outputs (e.g. the gates) send None, not M-fold zeros
         return c_t, c_hat, gates
 
@@ -75,30 +79,37 @@ class _TransferStep(torch.autograd.Function):
     @once_differentiable
     def backward(ctx, g_ct, g_chat, g_gates):
         c_tilde, gates, weight, gamma, beta, mean, rstd = ctx.saved_tensors
-        m, per_channel = ctx.m, ctx.per_channel
+        m = ctx.m
         b, c, h, w = c_tilde.shape
-        xhat, _, _ = _normalised(c_tilde, weight, m, ctx.eps, stats=(mean, rstd))
+        per_channel = gamma.dim() == 1
+        z = F.conv2d(c_tilde, weight)  # recomputed: cheaper than keeping an M-fold tensor per step
+        xhat = (z.view(b, m, -1) - mean.view(b, m, 1)).mul_(rstd.view(b, m, 1)).view(b, m, c, h, w)
+        shape = (m, c, 1, 1) if per_channel else gamma.shape
+        gam, bet = gamma.view(shape), beta.view(shape)
         g_c = g_ct.unsqueeze(1) if g_ct is not None else None
-        # dL/dC^ (through the loss and through Eq. 5) and dL/da
+        # dL/dC^ (from the loss and through Eq. 5) and dL/da
         g_hat = gates * g_c if g_c is not None else torch.zeros_like(xhat)
         if g_chat is not None:
-            g_hat = g_hat + g_chat
+            g_hat = g_hat.add_(g_chat)
         if g_c is not None:
-            g_a = torch.addcmul(beta, xhat, gamma).sub_(c_tilde.unsqueeze(1)).mul_(g_c)  # (C^ - C~) dL/dC_t
+            g_a = torch.addcmul(bet, xhat, gam).sub_(c_tilde.unsqueeze(1)).mul_(g_c)  # (C^ - C~) dL/dC_t
             if g_gates is not None:
-                g_a = g_a + g_gates
+                g_a = g_a.add_(g_gates)
         else:
             g_a = g_gates if g_gates is not None else torch.zeros_like(xhat)
         g_logits = (g_a * gates * (1 - gates)).reshape(b, m * c, h, w)
-        # the affine parameters of the normalisation
-        reduce = (0, 3, 4) if per_channel else (0,)
-        g_gamma = (g_hat * xhat).sum(dim=reduce).reshape(gamma.shape) if ctx.needs_input_grad[3] else None
-        g_beta = g_hat.sum(dim=reduce).reshape(beta.shape) if ctx.needs_input_grad[4] else None
-        # the normalisation over (C, H, W): dz = rstd (dx^ - mean(dx^) - x^ mean(dx^ x^))
-        g_x = (g_hat * gamma).view(b, m, -1)
-        x = xhat.view(b, m, -1)
-        mean_g, mean_gx = g_x.mean(dim=2, keepdim=True), (g_x * x).mean(dim=2, keepdim=True)
-        g_z = g_x.sub_(mean_g).addcmul_(x, mean_gx, value=-1).mul_(rstd).view(b, m * c, h, w)
+        # the normalisation (and, per channel, its affine parameters)
+        need_gamma, need_beta = ctx.needs_input_grad[3], ctx.needs_input_grad[4]
+        if per_channel:
+            g_z, g_gamma, g_beta = torch.ops.aten.native_group_norm_backward(
+                g_hat.view(b, m * c, h, w), z, mean, rstd, gamma, b, m * c, h * w, m, [True, need_gamma, need_beta]
+            )
+        else:
+            g_gamma = (g_hat * xhat).sum(dim=0) if need_gamma else None
+            g_beta = g_hat.sum(dim=0) if need_beta else None
+            g_z, _, _ = torch.ops.aten.native_group_norm_backward(
+                (g_hat * gam).view(b, m * c, h, w), z, mean, rstd, None, b, m * c, h * w, m, [True, False, False]
+            )
         # the 1x1 distiller convolution
         g_in, g_w, _ = torch.ops.aten.convolution_backward(
             g_z, c_tilde, weight, None, [1, 1], [0, 0], [1, 1], False, [0, 0], 1,
@@ -106,7 +117,7 @@ class _TransferStep(torch.autograd.Function):
         )
         if g_in is not None and g_ct is not None:
             g_in = g_in.addcmul_((m + 1) - gates.sum(dim=1), g_ct)
-        return g_in, g_logits, g_w, g_gamma, g_beta, None, None, None
+        return g_in, g_logits, g_w, g_gamma, g_beta, None, None
 
 
 class TransferableMemory(nn.Module):
@@ -126,25 +137,22 @@ class TransferableMemory(nn.Module):
             self.norm = nn.GroupNorm(n_sources, n_sources * channels)
 
     def _affine(self) -> tuple[torch.Tensor, torch.Tensor, float]:
-        """Scale and shift broadcastable to (M, C, H, W), and the normalisation's epsilon."""
+        """Scale and shift (per channel (M*C,) or per element (M, C, H, W)) and the normalisation's epsilon."""
         if self.released:
             return self.norm_weight, self.norm_bias, 1e-5  # F.layer_norm's default, as the released unit uses
-        shape = (self.n_sources, self.channels, 1, 1)
-        return self.norm.weight.view(shape), self.norm.bias.view(shape), self.norm.eps
+        return self.norm.weight, self.norm.bias, self.norm.eps
 
     def distilled(self, c_tilde: torch.Tensor) -> torch.Tensor:
         """Eq. 3 for all sources at once: (B, C, H, W) -> (B, M, C, H, W)."""
-        gamma, beta, eps = self._affine()
-        xhat, _, _ = _normalised(c_tilde, self.distill.weight, self.n_sources, eps)
-        return xhat * gamma + beta
+        z = rearrange(self.distill(c_tilde), "b (m c) h w -> b m c h w", m=self.n_sources)
+        if self.released:
+            return F.layer_norm(z, z.shape[-3:]) * self.norm_weight + self.norm_bias
+        return rearrange(self.norm(rearrange(z, "b m c h w -> b (m c) h w")), "b (m c) h w -> b m c h w", m=self.n_sources)
 
     def forward(self, c_tilde: torch.Tensor, gate_logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Returns (C_t, distilled memories (B, M, C, H, W), transfer gates a_t (B, M, C, H, W))."""
         gamma, beta, eps = self._affine()
         args = (c_tilde, gate_logits, self.distill.weight, gamma, beta, self.n_sources, eps)
         if torch.is_grad_enabled() and any(t.requires_grad for t in args[:5]):
-            if self.released:
-                return _TransferStep.apply(*args, False)
-            # GroupNorm's per-channel parameters enter as views (M, C, 1, 1); their gradients flow back through the view
-            return _TransferStep.apply(*args, True)
+            return _TransferStep.apply(*args)
         return transfer_step(*args)
