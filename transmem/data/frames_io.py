@@ -389,15 +389,20 @@ class _Fatal(Exception):
     """An error message already in its final form (raised inside a broad try block)."""
 
 
+def _named_layout(path: Path, shape: tuple[int, ...], layout: str, allowed: Sequence[str]) -> str:
+    """A layout the caller named, checked against `allowed` and the array's axes: one rule for sequence and batch."""
+    axes = str(layout).lower()
+    if axes not in allowed:
+        raise ValueError(f"{path}: layout must be one of {', '.join(allowed)}, got {layout!r}")
+    if len(axes) != len(shape):
+        raise ValueError(f"{path}: layout {axes} needs a {len(axes)}-D array but the array has shape {shape}")
+    return axes
+
+
 def _sequence_layout(path: Path, shape: tuple[int, ...], layout: str | None) -> str:
     hint = "for several sequences (N, T, ...) use read_frame_batch"
     if layout is not None:
-        axes = str(layout).lower()
-        if axes not in LAYOUTS:
-            raise ValueError(f"{path}: layout must be one of {', '.join(LAYOUTS)}, got {layout!r}")
-        if len(axes) != len(shape):
-            raise ValueError(f"{path}: layout {axes} needs a {len(axes)}-D array but the array has shape {shape}")
-        return axes
+        return _named_layout(path, shape, layout, LAYOUTS)
     if len(shape) == 3:
         return "thw"
     if len(shape) == 4:
@@ -411,12 +416,7 @@ def _sequence_layout(path: Path, shape: tuple[int, ...], layout: str | None) -> 
 
 def _batch_layout(path: Path, shape: tuple[int, ...], layout: str | None) -> str:
     if layout is not None:
-        axes = str(layout).lower()
-        if axes not in BATCH_LAYOUTS:
-            raise ValueError(f"{path}: layout must be one of {', '.join(BATCH_LAYOUTS)}, got {layout!r}")
-        if len(axes) != len(shape):
-            raise ValueError(f"{path}: layout {axes} needs a {len(axes)}-D array but the array has shape {shape}")
-        return axes
+        return _named_layout(path, shape, layout, BATCH_LAYOUTS)
     if len(shape) == 4:
         return "nthw"
     if len(shape) == 5:

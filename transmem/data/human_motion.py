@@ -79,7 +79,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from transmem.data.base import SPLITS, SequenceData
-from transmem.data.readers import check_common, choose_subset, resolve_size
+from transmem.data.readers import check_common, choose_subset, int_at_least, resolve_size, seq_len_and_t_in
 from transmem.registry import DATASETS
 
 FRAME_SIZE, SEQ_LEN, T_IN = 128, 8, 4
@@ -90,24 +90,6 @@ ACTIONS = ("walk", "jog", "run", "box", "wave", "clap")
 # --------------------------------------------------------------------------------------------------------------
 # option helpers
 # --------------------------------------------------------------------------------------------------------------
-
-
-def _int(value: Any, name: str, dataset: str, low: int) -> int:
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    if isinstance(value, str) and value.strip().isdigit():
-        value = int(value)
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-        raise ValueError(f"{dataset}: {name} must be an integer >= {low}, got {value!r}")
-    return int(value)
-
-
-def _lengths(seq_len: Any, t_in: Any, dataset: str) -> tuple[int, int]:
-    seq_len = _int(seq_len, "seq_len", dataset, 2)
-    t_in = _int(t_in, "t_in", dataset, 1)
-    if t_in >= seq_len:
-        raise ValueError(f"{dataset}: t_in={t_in} must be smaller than seq_len={seq_len}")
-    return seq_len, t_in
 
 
 def _channels(value: Any, dataset: str) -> int:
@@ -322,13 +304,65 @@ def _read_windows(
     return SequenceData(dataset, split, frames, t_in, seq_len - t_in, meta)
 
 
-def _reader_options(dataset, frame_size, channels, seq_len, t_in, stride, frame_step):
-    frame_size = _int(frame_size, "frame_size", dataset, 8)
-    channels = _channels(channels, dataset)
-    seq_len, t_in = _lengths(seq_len, t_in, dataset)
-    stride = seq_len if stride is None else _int(stride, "stride", dataset, 1)
-    frame_step = _int(frame_step, "frame_step", dataset, 1)
-    return frame_size, channels, seq_len, t_in, stride, frame_step
+_NO_CROP_OPTION = object()  # marks the readers without a crop option (they keep whole frames)
+
+
+def _crop_fraction(crop: Any, dataset: str) -> float:
+    """h36m's crop option: the kept fraction of each side of a frame, in (0, 1]."""
+    try:
+        kept = float(crop) if not isinstance(crop, bool) else -1.0
+    except (TypeError, ValueError):
+        kept = -1.0
+    if not 0.0 < kept <= 1.0:
+        raise ValueError(f"{dataset}: crop must be the kept fraction of the side in (0, 1], got {crop!r}")
+    return kept
+
+
+def _read_video_dataset(
+    name: str,
+    split: str,
+    find: Callable[[Path, Sequence[str] | None], list[_Video]],
+    *,
+    root_holds: str,
+    none_found: str,
+    known_actions: Sequence[str] | None = None,
+    size: int | None,
+    seed: int,
+    fraction: float,
+    root: Any,
+    actions: Any,
+    frame_size: Any,
+    channels: Any,
+    seq_len: Any,
+    t_in: Any,
+    stride: Any,
+    frame_step: Any,
+    crop: Any = _NO_CROP_OPTION,
+) -> SequenceData:
+    """What kth, weizmann and h36m share: check the options, find the videos under root, read their windows.
+
+    The three readers differ only in how they find videos (`find`) and in their messages: `root_holds` says what
+    root must hold, `none_found` is the error when `find` finds nothing ("{actions}" in it names the actions asked
+    for). `crop` is h36m's option as given: checked right after the actions and recorded in info.
+    """
+    check_common(split, size, seed, fraction, dataset=name)
+    folder = _root(root, name, root_holds)
+    acts = _name_list(actions, name, "actions", known_actions)
+    info: dict[str, Any] = {"root": str(folder)}
+    kept = 1.0
+    if crop is not _NO_CROP_OPTION:
+        kept = info["crop"] = _crop_fraction(crop, name)
+    frame_size = int_at_least(frame_size, "frame_size", name, 8)
+    channels = _channels(channels, name)
+    seq_len, t_in = seq_len_and_t_in(seq_len, t_in, name)
+    stride = seq_len if stride is None else int_at_least(stride, "stride", name, 1)
+    frame_step = int_at_least(frame_step, "frame_step", name, 1)
+    videos = find(folder, acts)
+    if not videos:
+        raise ValueError(f"{folder}: " + none_found.format(actions=",".join(acts or ())))
+    return _read_windows(name, videos, split, size=size, seed=seed, fraction=fraction, frame_size=frame_size,
+                         channels=channels, seq_len=seq_len, t_in=t_in, stride=stride, frame_step=frame_step,
+                         crop=kept, info=info)
 
 
 # --- KTH ------------------------------------------------------------------------------------------------------
@@ -398,17 +432,12 @@ def kth(
     frame_step: int = 1,
 ) -> SequenceData:
     """KTH windows; see the module docstring."""
-    name = "kth"
-    check_common(split, size, seed, fraction, dataset=name)
-    folder = _root(root, name, "the KTH AVIs or frame trees")
-    acts = _name_list(actions, name, "actions", KTH_ACTIONS)
-    opts = _reader_options(name, frame_size, channels, seq_len, t_in, stride, frame_step)
-    videos = find_kth(folder, acts)
-    if not videos:
-        raise ValueError(f"{folder}: no KTH video (personNN_<action>_dK_uncomp.avi or its frame folder) found")
-    fs, ch, sl, ti, st, fstep = opts
-    return _read_windows(name, videos, split, size=size, seed=seed, fraction=fraction, frame_size=fs, channels=ch,
-                         seq_len=sl, t_in=ti, stride=st, frame_step=fstep, info={"root": str(folder)})
+    return _read_video_dataset(
+        "kth", split, find_kth, root_holds="the KTH AVIs or frame trees", known_actions=KTH_ACTIONS,
+        none_found="no KTH video (personNN_<action>_dK_uncomp.avi or its frame folder) found",
+        size=size, seed=seed, fraction=fraction, root=root, actions=actions, frame_size=frame_size, channels=channels,
+        seq_len=seq_len, t_in=t_in, stride=stride, frame_step=frame_step,
+    )
 
 
 # --- Weizmann -------------------------------------------------------------------------------------------------
@@ -459,17 +488,12 @@ def weizmann(
     frame_step: int = 1,
 ) -> SequenceData:
     """Weizmann windows; see the module docstring."""
-    name = "weizmann"
-    check_common(split, size, seed, fraction, dataset=name)
-    folder = _root(root, name, "the Weizmann AVIs")
-    acts = _name_list(actions, name, "actions")
-    opts = _reader_options(name, frame_size, channels, seq_len, t_in, stride, frame_step)
-    videos = find_weizmann(folder, acts)
-    if not videos:
-        raise ValueError(f"{folder}: no Weizmann video (<actor>_<action>.avi) found")
-    fs, ch, sl, ti, st, fstep = opts
-    return _read_windows(name, videos, split, size=size, seed=seed, fraction=fraction, frame_size=fs, channels=ch,
-                         seq_len=sl, t_in=ti, stride=st, frame_step=fstep, info={"root": str(folder)})
+    return _read_video_dataset(
+        "weizmann", split, find_weizmann, root_holds="the Weizmann AVIs",
+        none_found="no Weizmann video (<actor>_<action>.avi) found",
+        size=size, seed=seed, fraction=fraction, root=root, actions=actions, frame_size=frame_size, channels=channels,
+        seq_len=seq_len, t_in=t_in, stride=stride, frame_step=frame_step,
+    )
 
 
 # --- Human3.6M ------------------------------------------------------------------------------------------------
@@ -521,24 +545,12 @@ def h36m(
     frame_step: int = 1,
 ) -> SequenceData:
     """Human3.6M windows; see the module docstring."""
-    name = "h36m"
-    check_common(split, size, seed, fraction, dataset=name)
-    folder = _root(root, name, "the Human3.6M JPEGs S<subject>_<action>_<sub>.<camera>_<frame>.jpg")
-    acts = _name_list(actions, name, "actions")
-    try:
-        kept = float(crop) if not isinstance(crop, bool) else -1.0
-    except (TypeError, ValueError):
-        kept = -1.0
-    if not 0.0 < kept <= 1.0:
-        raise ValueError(f"{name}: crop must be the kept fraction of the side in (0, 1], got {crop!r}")
-    opts = _reader_options(name, frame_size, channels, seq_len, t_in, stride, frame_step)
-    videos = find_h36m(folder, acts)
-    if not videos:
-        raise ValueError(f"{folder}: no Human3.6M frame (S11_Walking_1.54138969_000471.jpg) of {','.join(acts)} found")
-    fs, ch, sl, ti, st, fstep = opts
-    return _read_windows(name, videos, split, size=size, seed=seed, fraction=fraction, frame_size=fs, channels=ch,
-                         seq_len=sl, t_in=ti, stride=st, frame_step=fstep, crop=kept,
-                         info={"root": str(folder), "crop": kept})
+    return _read_video_dataset(
+        "h36m", split, find_h36m, root_holds="the Human3.6M JPEGs S<subject>_<action>_<sub>.<camera>_<frame>.jpg",
+        none_found="no Human3.6M frame (S11_Walking_1.54138969_000471.jpg) of {actions} found",
+        size=size, seed=seed, fraction=fraction, root=root, actions=actions, frame_size=frame_size, channels=channels,
+        seq_len=seq_len, t_in=t_in, stride=stride, frame_step=frame_step, crop=crop,
+    )
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -959,8 +971,8 @@ def _synth_factory(name: str) -> Callable[..., SequenceData]:
         actions: str | Sequence[str] | None = None,
     ) -> SequenceData:
         check_common(split, size, seed, fraction, dataset=name)
-        fs = _int(frame_size, "frame_size", name, 16)
-        sl, ti = _lengths(seq_len, t_in, name)
+        fs = int_at_least(frame_size, "frame_size", name, 16)
+        sl, ti = seq_len_and_t_in(seq_len, t_in, name)
         ch = (3 if style.rgb else 1) if channels is None else _channels(channels, name)
         acts = _name_list(actions, name, "actions", style.actions)
         n = resolve_size(split, size, fraction, SYNTH_SIZES[split])

@@ -33,7 +33,9 @@ On the same machine under heavy load from other jobs the same call took up to ~2
 """
 from __future__ import annotations
 
+import inspect
 import os
+from typing import Any, Callable
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
@@ -183,36 +185,19 @@ def flying_digits(
     return SequenceData(name, split, frames, t_in, seq_len - t_in, info)
 
 
-def _factory(num_digits: int):
-    def factory(
-        split: str,
-        *,
-        size: int | None = None,
-        seed: int = 0,
-        fraction: float = 1.0,
-        cache_dir: str | os.PathLike | None = None,
-        frame_size: int = FRAME_SIZE,
-        seq_len: int = SEQ_LEN,
-        t_in: int = T_IN,
-        digit_size: int | None = None,
-        speed: float | None = None,
-        mnist_root: str | os.PathLike | None = None,
-    ) -> SequenceData:
-        return flying_digits(
-            split,
-            num_digits=num_digits,
-            size=size,
-            seed=seed,
-            fraction=fraction,
-            cache_dir=cache_dir,
-            frame_size=frame_size,
-            seq_len=seq_len,
-            t_in=t_in,
-            digit_size=digit_size,
-            speed=speed,
-            mnist_root=mnist_root,
-        )
+def _factory(num_digits: int) -> Callable[..., SequenceData]:
+    """The factory of dataset mnist<num_digits>: flying_digits with num_digits fixed.
 
+    It shows flying_digits' signature less num_digits, which is what load_dataset reads to accept and list the
+    options: they are declared once, on flying_digits, and the three datasets keep the same options.
+    """
+
+    def factory(split: str, **options: Any) -> SequenceData:
+        return flying_digits(split, num_digits=num_digits, **options)
+
+    signature = inspect.signature(flying_digits)
+    params = [p for p in signature.parameters.values() if p.name != "num_digits"]
+    factory.__signature__ = signature.replace(parameters=params)
     factory.__name__ = factory.__qualname__ = f"mnist{num_digits}"
     factory.__doc__ = f"Moving MNIST with {num_digits} digit(s); see transmem.data.moving_mnist."
     return factory

@@ -97,7 +97,14 @@ import numpy as np
 from PIL import Image
 
 from transmem.data.base import SPLITS, SequenceData
-from transmem.data.readers import check_common, choose_subset, parse_splits, resolve_size
+from transmem.data.readers import (
+    check_common,
+    choose_subset,
+    int_at_least,
+    parse_splits,
+    resolve_size,
+    seq_len_and_t_in,
+)
 from transmem.registry import DATASETS
 
 HKO7 = {"scale": 70.0, "offset": -10.0}
@@ -131,24 +138,6 @@ def unit_to_dbz(p: np.ndarray, scale: float = HKO7["scale"], offset: float = HKO
 # --------------------------------------------------------------------------------------------------------------
 # option helpers
 # --------------------------------------------------------------------------------------------------------------
-def _int(value: Any, name: str, dataset: str, low: int) -> int:
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    if isinstance(value, str) and value.strip().isdigit():
-        value = int(value)
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-        raise ValueError(f"{dataset}: {name} must be an integer >= {low}, got {value!r}")
-    return int(value)
-
-
-def _lengths(seq_len: Any, t_in: Any, dataset: str) -> tuple[int, int]:
-    seq_len = _int(seq_len, "seq_len", dataset, 2)
-    t_in = _int(t_in, "t_in", dataset, 1)
-    if t_in >= seq_len:
-        raise ValueError(f"{dataset}: t_in={t_in} must be smaller than seq_len={seq_len}")
-    return seq_len, t_in
-
-
 def _pair(value: Any, name: str, dataset: str) -> tuple[float, float]:
     try:
         parts = [float(v) for v in (value.split(",") if isinstance(value, str) else value)]
@@ -370,9 +359,9 @@ def radar(
         mask_path = Path(os.fspath(mask)).expanduser()
         if not mask_path.exists():
             raise ValueError(f"{mask_path}: no such mask file or folder")
-    size_px = None if frame_size is None else _int(frame_size, "frame_size", name, 8)
-    sl, ti = _lengths(seq_len, t_in, name)
-    st = sl if stride is None else _int(stride, "stride", name, 1)
+    size_px = None if frame_size is None else int_at_least(frame_size, "frame_size", name, 8)
+    sl, ti = seq_len_and_t_in(seq_len, t_in, name)
+    st = sl if stride is None else int_at_least(stride, "stride", name, 1)
 
     split_dirs = [folder / s for s in SPLITS if (folder / s).is_dir()]
     if split_dirs:
@@ -697,8 +686,8 @@ def _synth_factory(name: str) -> Callable[..., SequenceData]:
         t_in: int = T_IN,
     ) -> SequenceData:
         check_common(split, size, seed, fraction, dataset=name)
-        fs = _int(frame_size, "frame_size", name, 8)
-        sl, ti = _lengths(seq_len, t_in, name)
+        fs = int_at_least(frame_size, "frame_size", name, 8)
+        sl, ti = seq_len_and_t_in(seq_len, t_in, name)
         n = resolve_size(split, size, fraction, SYNTH_SIZES[split])
         u8 = generate(name, split, n, seed=seed, frame_size=fs, seq_len=sl)
         frames = u8.astype(np.float32)[:, :, None]

@@ -132,6 +132,7 @@ def _need_path(path: Any, dataset: str, what: str) -> Path:
 
 
 def int_option(value: Any, name: str, dataset: str, *, low: int = 1) -> int:
+    """An integer option >= low; accepts integral floats and digit strings, and echoes the value as given."""
     out = None
     if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
         out = int(value)
@@ -142,6 +143,30 @@ def int_option(value: Any, name: str, dataset: str, *, low: int = 1) -> int:
     if out is None or out < low:
         raise ValueError(f"{dataset}: {name} must be an integer >= {low}, got {value!r}")
     return out
+
+
+def int_at_least(value: Any, name: str, dataset: str, low: int) -> int:
+    """An integer option >= low, as the human motion and radar datasets check theirs.
+
+    Takes integers, integral floats and digit strings like `int_option`; the difference is the error, which echoes
+    the value after parsing ('4' and 4.0 read as 4). Kept apart from `int_option` so neither family's messages change.
+    """
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+        raise ValueError(f"{dataset}: {name} must be an integer >= {low}, got {value!r}")
+    return int(value)
+
+
+def seq_len_and_t_in(seq_len: Any, t_in: Any, dataset: str) -> tuple[int, int]:
+    """Checked (seq_len, t_in) of a windowed dataset: at least 2 frames, of which 1 .. seq_len - 1 are input."""
+    seq_len = int_at_least(seq_len, "seq_len", dataset, 2)
+    t_in = int_at_least(t_in, "t_in", dataset, 1)
+    if t_in >= seq_len:
+        raise ValueError(f"{dataset}: t_in={t_in} must be smaller than seq_len={seq_len}")
+    return seq_len, t_in
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -308,6 +333,37 @@ def _t_in(value: Any, seq_len: int, default: int, dataset: str) -> int:
     return t_in
 
 
+def _split_of_one_file(
+    name: str,
+    split: str,
+    array: np.ndarray,
+    axes: str,
+    file: Path,
+    fractions: Sequence[float],
+    *,
+    size: int | None,
+    seed: int,
+    fraction: float,
+    t_in: Any,
+    short_hint: str = "",
+    info: dict[str, Any] | None = None,
+) -> SequenceData:
+    """One split of a file that holds a whole set (mnist-test-seq, array): seeded split, then seeded subset.
+
+    Both readers cut their single array the same way; `short_hint` ends the error for sequences under 2 frames and
+    `info` adds to the common info.
+    """
+    seq_len = array.shape[axes.index("T")]
+    if seq_len < 2:
+        raise ValueError(f"{file}: sequences of {seq_len} frame(s) cannot be split into input and output{short_hint}")
+    steps_in = _t_in(t_in, seq_len, seq_len // 2, name)
+    part = split_indices(array.shape[axes.index("N")], split, fractions, seed, source=str(file))
+    chosen = choose_subset(part, split, size, fraction, seed, source=str(file))
+    frames, exact = to_frames(array, axes, chosen, file)
+    meta = {"source": str(file), "indices": chosen, "uint8_exact": exact, **(info or {})}
+    return SequenceData(name, split, frames, steps_in, seq_len - steps_in, meta)
+
+
 # --------------------------------------------------------------------------------------------------------------
 # Registered readers
 # --------------------------------------------------------------------------------------------------------------
@@ -338,15 +394,8 @@ def mnist_test_seq(
             f"{file}: expected uint8 frames as in mnist_test_seq.npy, got {array.dtype}; "
             "use dataset 'array' for float data in [0, 1]"
         )
-    seq_len = array.shape[0]
-    if seq_len < 2:
-        raise ValueError(f"{file}: sequences of {seq_len} frame(s) cannot be split into input and output")
-    steps_in = _t_in(t_in, seq_len, seq_len // 2, name)
-    part = split_indices(array.shape[1], split, fractions, seed, source=str(file))
-    chosen = choose_subset(part, split, size, fraction, seed, source=str(file))
-    frames, exact = to_frames(array, "TNHW", chosen, file)
-    info = {"source": str(file), "indices": chosen, "uint8_exact": exact}
-    return SequenceData(name, split, frames, steps_in, seq_len - steps_in, info)
+    return _split_of_one_file(name, split, array, "TNHW", file, fractions, size=size, seed=seed, fraction=fraction,
+                              t_in=t_in)
 
 
 def _thuml_file(path: Path, split: str) -> Path:
@@ -431,12 +480,5 @@ def array_reader(
     fractions = parse_splits(splits, dataset=name)
     array = load_array(file, key)
     axes = parse_layout(layout, array.shape, file)
-    seq_len = array.shape[axes.index("T")]
-    if seq_len < 2:
-        raise ValueError(f"{file}: sequences of {seq_len} frame(s) cannot be split into input and output; check layout")
-    steps_in = _t_in(t_in, seq_len, seq_len // 2, name)
-    part = split_indices(array.shape[axes.index("N")], split, fractions, seed, source=str(file))
-    chosen = choose_subset(part, split, size, fraction, seed, source=str(file))
-    frames, exact = to_frames(array, axes, chosen, file)
-    info = {"source": str(file), "indices": chosen, "uint8_exact": exact, "layout": axes}
-    return SequenceData(name, split, frames, steps_in, seq_len - steps_in, info)
+    return _split_of_one_file(name, split, array, axes, file, fractions, size=size, seed=seed, fraction=fraction,
+                              t_in=t_in, short_hint="; check layout", info={"layout": axes})
