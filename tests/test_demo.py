@@ -11,7 +11,7 @@ def test_demo_runs_end_to_end_and_reuses_finished_runs(tmp_path, capsys):
         args += ["--set", item]
     assert main(args) == 0
     out = capsys.readouterr().out
-    assert "pretraining source demo-mnist1" in out and "| TMU memory transfer, both | mnist1, mnist2 |" in out
+    assert "pretraining source demo-mnist1" in out and "| TMU memory transfer | mnist1, mnist2 |" in out
     assert "transfer-gate averages" in out
     assert (tmp_path / "zoo" / "demo-mnist2" / "card.json").is_file()
     assert (tmp_path / "w" / "predictions.png").stat().st_size > 0

@@ -31,6 +31,7 @@ def atomic_write(path: str | Path, write) -> None:
         write(tmp)
         with open(tmp, "rb") as f:
             os.fsync(f.fileno())
+        os.chmod(tmp, path.stat().st_mode & 0o777 if path.exists() else 0o644)  # mkstemp makes files 0600
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

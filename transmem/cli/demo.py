@@ -24,10 +24,12 @@ from transmem.models.zoo import list_zoo, zoo_root
 from transmem.training.config import TrainConfig, load_config
 
 SOURCES = {"demo-mnist1": "mnist1", "demo-mnist2": "mnist2"}
+# sources: the paper's training-set size and their own length (zoo/README.md gives the matching command)
+SOURCE_SETTINGS = ("data.train_size=10000", "iterations=1500")
 TARGETS = (  # (label, method, sources)
-    ("ConvLSTM, train from scratch", "scratch", []),
-    ("finetune from 2 digits", "finetune", ["demo-mnist2"]),
-    ("TMU memory transfer, both", "memory-transfer", ["demo-mnist1", "demo-mnist2"]),
+    ("ConvLSTM from scratch", "scratch", []),
+    ("ConvLSTM finetune", "finetune", ["demo-mnist2"]),
+    ("TMU memory transfer", "memory-transfer", ["demo-mnist1", "demo-mnist2"]),
 )
 
 
@@ -58,11 +60,14 @@ def _train(config: TrainConfig, zoo: str | None, progress: bool) -> dict:
 def run(args: argparse.Namespace) -> int:
     torch.set_flush_denormal(True)
     work, progress = Path(args.workdir), not args.no_progress
-    base = lambda **kw: load_config(args.config, args.set + [f"{k}={json.dumps(v)}" for k, v in kw.items()])  # noqa: E731
+
+    def base(first=(), **kw) -> TrainConfig:  # the config file < `first` < the user's --set < kw
+        return load_config(args.config, [*first, *args.set, *(f"{k}={json.dumps(v)}" for k, v in kw.items())])
+
     for name, dataset in SOURCES.items():
         if name not in list_zoo(args.zoo):
             print(f"pretraining source {name} on {dataset} (kept in {zoo_root(args.zoo) / name} for later runs)")
-            cfg = base(out=str(work / f"pretrain-{name}"))
+            cfg = base(SOURCE_SETTINGS, out=str(work / f"pretrain-{name}"))
             cfg.data.name = dataset
             results = _train(cfg, args.zoo, progress)
             export_to_zoo(Path(cfg.out) / "best.safetensors", zoo_root(args.zoo) / name, name=name, results=results)
@@ -118,5 +123,5 @@ def draw_predictions(path: Path, rows, work: Path, n: int = 2) -> None:
         labels += [f"#{i} input", "truth"]
         for label in preds:
             strips.append(preds[label][i])
-            labels.append(label.split(",")[0][:22])
+            labels.append(label)
     write_strip(path, strips, row_labels=labels, scale=2)
