@@ -114,6 +114,14 @@ def _setup_torch(threads: int | None):
     return torch
 
 
+def flush_effective(torch) -> bool:
+    """Whether denormals are flushed on every thread of the pool: one parallel element-wise product of subnormal
+    numbers must give zeros everywhere. torch.set_flush_denormal only changes the thread that calls it and the
+    threads created after it, so a call made after the first parallel operation leaves the pool's workers slow."""
+    x = torch.full((1 << 20,), 1e-39)
+    return bool(((x * 1.0) == 0).all())
+
+
 def _max_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # kB on Linux
 
@@ -197,26 +205,43 @@ def build(torch, job: dict):
     net = PredictiveNet(cfg)
     assert module_conv_macs(net) == conv_macs(cfg), "conv_macs disagrees with the modules"
     bank = None
-    if job["m"] > 0:
+    if job["m"] > 0 and not job.get("no_sources"):
         plain = cfg.replace(n_sources=0, released=False, tmu_layers=None)
         sources = [PredictiveNet(plain) for _ in range(job["m"])]
-        bank = MemoryBank(sources, target=cfg)
+        bank = MemoryBank(sources, target=cfg, batch_sources=job.get("batch_sources", False))
     return cfg, net, bank
 
 
-def child_train(torch, job: dict) -> dict:
+def fused_distill_loss(distilled, memories):
+    """A proposed form of transmem.training.objective.distill_loss (same value up to rounding): the sum over the M
+    sources of per-source means over (B, T, C, H, W) is M times the mean over all elements, so one fused
+    F.mse_loss per layer replaces subtract / square / mean and their backward (about seven full passes over the
+    (B, T, M, C, h, w) tensors, which cost more than the TMU's own element-wise work)."""
+    import torch.nn.functional as F
+
+    if set(distilled) != set(memories):
+        raise ValueError(f"distilled layers {sorted(distilled)} do not match bank layers {sorted(memories)}")
+    total = None
+    for k, c_hat in distilled.items():
+        layer = c_hat.shape[2] * F.mse_loss(c_hat, memories[k])
+        total = layer if total is None else total + layer
+    return total
+
+
+def make_train_step(torch, job: dict):
+    """(config, step(record) -> seconds, parts) for one model of the job: collect + forward + loss + backward + Adam."""
     from transmem.training.objective import transfer_objective
 
     cfg, net, bank = build(torch, job)
     batch = job["batch"]
     opt = torch.optim.Adam(net.parameters(), lr=1e-3)
     n_clips = max(1, min(job.get("steps", 4), 8))
-    data, data_name = clips(torch, n_clips, batch, seed=1)
+    data, _ = clips(torch, n_clips, batch, seed=1)
     mask = sampling_mask(torch, batch, seed=2)
     parts: dict[str, list[float]] = {"collect": [], "forward": [], "backward": []}
     counter = [0]
 
-    def step(record: bool) -> float:
+    def step(record: bool = True) -> float:
         frames = data[counter[0] % n_clips]
         counter[0] += 1
         t0 = time.perf_counter()
@@ -235,35 +260,81 @@ def child_train(torch, job: dict) -> dict:
             parts["backward"].append(t3 - t2)
         return t3 - t0
 
+    return cfg, step, parts
+
+
+def child_train(torch, job: dict) -> dict:
+    """Times `steps` training steps after `warmup`. With job['paired'] (M > 0), the backbone (M = 0) is built after
+    the TMU model's warm-up (so the peak memory read there is the TMU model's alone) and its steps alternate with
+    the TMU model's: the ratio of the two medians is then measured under the same machine conditions."""
+    import transmem.training.objective as objective
+
+    if job.get("fused_distill_loss"):
+        objective.distill_loss = fused_distill_loss  # transfer_objective looks the name up at call time
+    _, data_name = clips(torch, 1, 1, seed=1)
+    cfg, step, parts = make_train_step(torch, job)
     probe = conv_probe(torch) if not job.get("no_probe") else None
     for _ in range(job["warmup"]):
         step(False)
-    times = [step(True) for _ in range(job["steps"])]
-    return {
+    if job["warmup"] == 0:
+        first = step(True)
+    rss = _max_rss_mb()
+    paired = job.get("paired") and job["m"] > 0
+    if paired:
+        _, base_step, _ = make_train_step(torch, {**job, "m": 0, "released": False})
+        for _ in range(max(1, job["warmup"])):
+            base_step(False)
+    times, base_times = ([first] if job["warmup"] == 0 else []), []
+    while len(times) < job["steps"]:
+        times.append(step(True))
+        if paired:
+            base_times.append(base_step(False))
+    out = {
         "times": times,
         "parts": {k: statistics.median(v) for k, v in parts.items() if v},
         "probe": probe,
         "data": data_name,
-        "flops": flops(cfg, batch, train=True),
-        "max_rss_mb": _max_rss_mb(),
+        "flops": flops(cfg, job["batch"], train=True),
+        "max_rss_mb": rss,
     }
+    if paired:
+        out["paired_backbone_times"] = base_times
+        out["paired_ratio"] = statistics.median(times) / statistics.median(base_times)
+    return out
 
 
 def child_infer(torch, job: dict) -> dict:
-    cfg, net, _ = build(torch, job)  # the sources are built (their RSS counts) but predict never reads them
+    """Times `predict` (10 -> 10, no sources; the sources are not even built). With job['paired'] (M > 0) a backbone
+    predicts alternately, for a ratio measured under the same conditions."""
+    cfg, net, _ = build(torch, {**job, "no_sources": True})
     batch = job["batch"]
     data, data_name = clips(torch, 1, batch, seed=3)
     frames_in = data[0][:, :T_IN]
-    net.eval()
     probe = conv_probe(torch) if not job.get("no_probe") else None
-    times = _timeit(lambda: net.predict(frames_in, horizon=SEQ_LEN - T_IN), job["steps"], job["warmup"])
-    return {
-        "times": times,
+    nets = [net]
+    if job.get("paired") and job["m"] > 0:
+        nets.append(build(torch, {**job, "m": 0, "released": False})[1])
+    for n in nets:
+        n.eval()
+        for _ in range(job["warmup"]):
+            n.predict(frames_in, horizon=SEQ_LEN - T_IN)
+    times: list[list[float]] = [[] for _ in nets]
+    for _ in range(job["steps"]):
+        for n, ts in zip(nets, times):
+            t0 = time.perf_counter()
+            n.predict(frames_in, horizon=SEQ_LEN - T_IN)
+            ts.append(time.perf_counter() - t0)
+    out = {
+        "times": times[0],
         "probe": probe,
         "data": data_name,
         "flops": flops(cfg, batch, train=False),
         "max_rss_mb": _max_rss_mb(),
     }
+    if len(nets) > 1:
+        out["paired_backbone_times"] = times[1]
+        out["paired_ratio"] = statistics.median(times[0]) / statistics.median(times[1])
+    return out
 
 
 def child_long(torch, job: dict) -> dict:
@@ -307,8 +378,21 @@ def child_main(spec: str) -> int:
     else:
         raise ValueError(f"unknown job kind {job['kind']}")
     result["load_after"] = os.getloadavg()[0]
+    result["flush_denormal_all_threads"] = flush_effective(torch)
     print("RESULT " + json.dumps(result), flush=True)
     return 0
+
+
+def _proc_stat() -> tuple[int, int]:
+    """(all jiffies, idle jiffies) over all CPUs since boot."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    return sum(v), v[3] + (v[4] if len(v) > 4 else 0)
+
+
+def _children_cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
 
 
 def cpu_busy(interval: float = 1.0) -> float:
@@ -345,21 +429,51 @@ def run_child(job: dict, timeout: float | None = None) -> dict:
     cmd = [sys.executable, os.path.abspath(__file__), "--child", json.dumps(job)]
     busy_before, waited = wait_quiet()
     load_before = os.getloadavg()[0]
+    try:
+        stat0, cpu0 = _proc_stat(), _children_cpu()
+    except (OSError, ValueError, IndexError):
+        stat0 = None
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
     wall = time.perf_counter() - t0
+    others = float("nan")  # the CPU share other processes took while the child ran
+    if stat0 is not None:
+        try:
+            (all1, idle1), cpu1 = _proc_stat(), _children_cpu()
+            total, idle = all1 - stat0[0], idle1 - stat0[1]
+            hz = os.sysconf("SC_CLK_TCK")
+            others = max(0.0, ((total - idle) / hz - (cpu1 - cpu0)) / max(1e-9, total / hz))
+        except (OSError, ValueError, IndexError):
+            pass
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
     if proc.returncode != 0 or not lines:
         tail = (proc.stderr or "").strip().splitlines()[-5:]
         return {"error": f"exit {proc.returncode}: " + " | ".join(tail), "wall_s": wall, "job": job}
     result = json.loads(lines[-1][len("RESULT ") :])
-    result.update(wall_s=wall, load_before=load_before, busy_before=busy_before, waited_s=waited, job=job)
+    result.update(wall_s=wall, load_before=load_before, busy_before=busy_before, waited_s=waited, others_busy=others,
+                  job=job)
     return result
 
 
 # ---------------------------------------------------------------------------------------------------------------
 # the matrix, the long run, the memory curve
 # ---------------------------------------------------------------------------------------------------------------
+def run_measured(job: dict, args) -> dict:
+    """run_child, again (up to --retries times) when other processes took more than --retry-busy of the CPUs while
+    it ran; the least disturbed attempt is kept and every attempt's disturbance is recorded."""
+    best = None
+    seen = []
+    for _ in range(1 + max(0, args.retries)):
+        res = run_child(job, timeout=args.timeout)
+        seen.append(res.get("others_busy"))
+        if best is None or not (res.get("others_busy", 1.0) >= best.get("others_busy", 1.0)):
+            best = res
+        if "error" in res or not res.get("others_busy", 0.0) > args.retry_busy:
+            break
+    best["attempts_others_busy"] = seen
+    return best
+
+
 def median(xs):
     return statistics.median(xs) if xs else float("nan")
 
@@ -380,11 +494,12 @@ def run_matrix(args, peak: dict) -> list[dict]:
                 row = {"config": config, "backbone": backbone, "m": m, "variant": variant, "batch": batch,
                        "hidden": list(hidden)}
                 job = dict(backbone=backbone, hidden=list(hidden), batch=batch, m=m, released=variant == "released",
-                           warmup=args.warmup, steps=args.repeats, threads=args.threads)
-                row["train"] = run_child({**job, "kind": "train"}, timeout=args.timeout)
+                           warmup=args.warmup, steps=args.repeats, threads=args.threads,
+                           batch_sources=args.batch_sources, fused_distill_loss=args.fused_distill_loss,
+                           paired=not args.unpaired)
+                row["train"] = run_measured({**job, "kind": "train"}, args)
                 if not args.no_infer:
-                    row["infer"] = run_child({**job, "kind": "infer", "steps": args.infer_repeats, "warmup": 1},
-                                             timeout=args.timeout)
+                    row["infer"] = run_measured({**job, "kind": "infer", "steps": args.infer_repeats, "warmup": 1}, args)
                 summarise(row, conv_peak, ref)
                 rows.append(row)
                 print(format_row(row), flush=True)
@@ -412,11 +527,15 @@ def summarise(row: dict, conv_peak: float, ref: dict) -> None:
         ref.update(s)
     elif ref:
         if "train_s" in s and "train_s" in ref:
-            s["train_ratio"] = s["train_s"] / ref["train_s"]
+            s["train_ratio_separate"] = s["train_s"] / ref["train_s"]
+            s["train_ratio"] = tr.get("paired_ratio", s["train_ratio_separate"])
             s["train_flop_ratio"] = s["train_flops"] / ref["train_flops"]
+            s["train_ratio_over_flops"] = s["train_ratio"] / s["train_flop_ratio"]
         if "infer_ms_per_seq" in s and "infer_ms_per_seq" in ref:
-            s["infer_ratio"] = s["infer_ms_per_seq"] / ref["infer_ms_per_seq"]
+            s["infer_ratio_separate"] = s["infer_ms_per_seq"] / ref["infer_ms_per_seq"]
+            s["infer_ratio"] = inf.get("paired_ratio", s["infer_ratio_separate"])
             s["infer_flop_ratio"] = s["infer_flops"] / ref["infer_flops"]
+            s["infer_ratio_over_flops"] = s["infer_ratio"] / s["infer_flop_ratio"]
     row["summary"] = s
 
 
@@ -427,7 +546,7 @@ def fmt(x, spec=".2f", none="-"):
 HEADER = (
     f"{'config':<6} {'backbone':<8} {'variant':<8} {'M':>3} {'train s':>8} {'collect':>7} {'GFLOP/s':>7} {'%peak':>6} "
     f"{'%probe':>6} {'x bb':>5} {'x flop':>6} {'infer ms/seq':>12} {'GFLOP/s':>7} {'x bb':>5} {'x flop':>6} "
-    f"{'train MB':>8} {'infer MB':>8}"
+    f"{'train MB':>8} {'infer MB':>8} {'othr':>4}"
 )
 
 
@@ -441,8 +560,29 @@ def format_row(row: dict) -> str:
         f"{fmt(100 * s['train_frac_probe'] if s.get('train_frac_probe') else None, '.0f'):>6} "
         f"{fmt(s.get('train_ratio')):>5} {fmt(s.get('train_flop_ratio')):>6} {fmt(s.get('infer_ms_per_seq'), '.1f'):>12} "
         f"{fmt(s.get('infer_gflops'), '.0f'):>7} {fmt(s.get('infer_ratio')):>5} {fmt(s.get('infer_flop_ratio')):>6} "
-        f"{fmt(s.get('train_rss_mb'), '.0f'):>8} {fmt(s.get('infer_rss_mb'), '.0f'):>8}" + (f"  {err}" if err else "")
+        f"{fmt(s.get('train_rss_mb'), '.0f'):>8} {fmt(s.get('infer_rss_mb'), '.0f'):>8} "
+        f"{fmt(row.get('train', {}).get('others_busy'), '.2f'):>4}" + (f"  {err}" if err else "")
     )
+
+
+def final_table(rows: list[dict], peak: dict, end_peak: dict) -> dict:
+    """Re-summarise every row against one conservative convolution peak: the highest median seen in this run (the
+    peak measurements at the start and the end, and every child's probe), and print the table."""
+    probes = [r[k]["probe"] for r in rows for k in ("train", "infer") if r.get(k, {}).get("probe")]
+    conv = max([peak.get("conv", 0.0), end_peak.get("conv", 0.0), *probes])
+    used = {"conv": conv, "matmul": max(peak.get("matmul", 0.0), end_peak.get("matmul", 0.0)),
+            "conv_channels_last": max(peak.get("conv_channels_last", 0.0), end_peak.get("conv_channels_last", 0.0)),
+            "note": "conv: the highest median of the 5x5 128->256 16x16 batch-16 convolution seen in this run"}
+    print(f"\nfinal table: %peak against the convolution peak {conv:.0f} GFLOP/s (highest median in this run; "
+          f"matmul {used['matmul']:.0f}, channels_last conv {used['conv_channels_last']:.0f})")
+    print(HEADER)
+    for config in dict.fromkeys(r["config"] for r in rows):
+        for backbone in dict.fromkeys(r["backbone"] for r in rows if r["config"] == config):
+            ref: dict = {}
+            for row in (r for r in rows if r["config"] == config and r["backbone"] == backbone):
+                summarise(row, conv, ref)
+                print(format_row(row))
+    return used
 
 
 def run_long(args) -> dict:
@@ -489,8 +629,8 @@ def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--backbones", type=name_list, default=list(BACKBONE_NAMES))
     p.add_argument("--sources", type=int_list, default=[0, 1, 2, 4, 8, 16], help="M values (demo config)")
-    p.add_argument("--paper-sources", type=int_list, default=[0, 1, 2],
-                   help="M values at the paper config (default 0,1,2 to keep the default run short; "
+    p.add_argument("--paper-sources", type=int_list, default=[0, 2],
+                   help="M values at the paper config (default 0,2 to keep the default run short; "
                         "give 0,1,2,4,8,16 for the full matrix, about 40 min)")
     p.add_argument("--configs", type=name_list, default=["demo", "paper"], help="demo, paper")
     p.add_argument("--variants", type=name_list, default=["paper"],
@@ -498,11 +638,17 @@ def parse_args(argv=None):
     p.add_argument("--demo-hidden", type=int_list, default=list(CONFIGS["demo"]["hidden"]))
     p.add_argument("--demo-batch", type=int, default=CONFIGS["demo"]["batch"])
     p.add_argument("--paper-batch", type=int, default=CONFIGS["paper"]["batch"])
-    p.add_argument("--repeats", type=int, default=3, help="timed training steps per configuration (median)")
-    p.add_argument("--infer-repeats", type=int, default=5, help="timed predictions per configuration (median)")
+    p.add_argument("--repeats", type=int, default=2, help="timed training steps per configuration (median)")
+    p.add_argument("--infer-repeats", type=int, default=3, help="timed predictions per configuration (median)")
     p.add_argument("--warmup", type=int, default=1)
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     p.add_argument("--no-infer", action="store_true")
+    p.add_argument("--unpaired", action="store_true",
+                   help="TMU children do not also time a backbone (then ratios come from separate processes)")
+    p.add_argument("--fused-distill-loss", action="store_true",
+                   help="measure with the proposed fused distillation loss (fused_distill_loss) patched in")
+    p.add_argument("--batch-sources", action="store_true",
+                   help="MemoryBank(batch_sources=True): sources of one architecture as one vmapped rollout")
     p.add_argument("--skip-matrix", action="store_true", help="only the peak and the options below")
     p.add_argument("--long-run", action="store_true", help="step time over --long-steps steps (PredRNN, paper config)")
     p.add_argument("--long-steps", type=int, default=50)
@@ -516,6 +662,9 @@ def parse_args(argv=None):
                    help="before each measurement, wait up to this long for other processes to leave the CPUs idle "
                         "(the machine is shared; the busy fraction seen is recorded either way)")
     p.add_argument("--quiet-below", type=float, default=0.2, help="CPU busy fraction that counts as idle")
+    p.add_argument("--retries", type=int, default=0,
+                   help="measure a configuration again when others took more than --retry-busy of the CPUs meanwhile")
+    p.add_argument("--retry-busy", type=float, default=0.1)
     p.add_argument("--out", default=str(Path(__file__).resolve().parent / "results" / "speed.json"))
     p.add_argument("--child", help=argparse.SUPPRESS)
     return p.parse_args(argv)
@@ -557,6 +706,7 @@ def main(argv=None) -> int:
         end_peak = run_child({"kind": "peak", "threads": args.threads, "repeats": 5})
         report["peak_end"] = end_peak
         print("peak at the end (GFLOP/s): " + ", ".join(f"{k} {end_peak[k]:.0f}" for k in ("matmul", "conv", "conv_channels_last")))
+        report["peak_used"] = final_table(report["rows"], peak, end_peak)
     save()
     if args.long_run:
         report["long_run"] = run_long(args)

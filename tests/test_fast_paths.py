@@ -70,3 +70,35 @@ def test_lean_tmu_without_grad_is_the_same_function():
         ref = reference_tmu(tmu, c_tilde, logits)
     for a, b in zip(fast, ref):
         torch.testing.assert_close(a, b)
+
+
+def _bank_setup(backbone):
+    from transmem.models import MemoryBank, NetConfig, PredictiveNet  # noqa: F401
+
+    target = NetConfig(backbone=backbone, frame_size=(16, 16), patch_size=2, hidden=(8, 8, 8), kernel_size=3, n_sources=3)
+    a, b = (PredictiveNet(target.replace(n_sources=0)) for _ in range(2))
+    return target, [a, b, a]  # the first module twice
+
+
+@pytest.mark.parametrize("backbone", ["convlstm", "predrnn", "mim"])
+def test_bank_runs_each_module_once_and_batched_bank_equals_the_loop(backbone):
+    from transmem.models import MemoryBank
+
+    target, sources = _bank_setup(backbone)
+    frames = torch.rand(2, 6, 1, 16, 16)
+    mask = torch.tensor([[1.0, 1.0, 0.0, 1.0], [1.0, 0.0, 1.0, 0.0]])
+    calls = []
+    handle = sources[0].register_forward_hook(lambda *_: calls.append(1))
+    loop = MemoryBank(sources, target=target).collect(frames, t_in=3, mask=mask)
+    handle.remove()
+    assert len(calls) == 1  # the module named twice ran once
+    batched_bank = MemoryBank(sources, target=target, batch_sources=True)
+    assert batched_bank.run_groups() == [[[0, 2], [1]]]
+    batched = batched_bank.collect(frames, t_in=3, mask=mask)
+    for k in target.transfer_layers:
+        per_source = torch.stack(
+            [s(frames, t_in=3, mask=mask, memory_layers=[k]).memories[k] for s in sources], dim=2
+        )
+        assert loop[k].shape == (2, 5, 3, 8, 8, 8) and not loop[k].requires_grad
+        torch.testing.assert_close(loop[k], per_source, rtol=0, atol=0)  # the loop is the plain per-source run
+        torch.testing.assert_close(batched[k], per_source, rtol=1e-5, atol=1e-6)  # grouped convolutions: rounding

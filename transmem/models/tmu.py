@@ -97,7 +97,7 @@ class _TransferStep(torch.autograd.Function):
                 g_a = g_a.add_(g_gates)
         else:
             g_a = g_gates if g_gates is not None else torch.zeros_like(xhat)
-        g_logits = (g_a * gates * (1 - gates)).reshape(b, m * c, h, w)
+        g_logits = torch.ops.aten.sigmoid_backward(g_a, gates).reshape(b, m * c, h, w)
         # the normalisation (and, per channel, its affine parameters)
         need_gamma, need_beta = ctx.needs_input_grad[3], ctx.needs_input_grad[4]
         if per_channel:
