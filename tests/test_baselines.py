@@ -125,7 +125,7 @@ def test_l2sp_alpha_keeps_the_weights_near_the_source():
             method(frames, mask=mask, t_in=T_IN)[0].backward()
             opt.step()
         ref = src.net.state_dict()
-        return sum(float((p - ref[n]).pow(2).sum()) for n, p in method.net.named_parameters()) ** 0.5
+        return sum(float((p.detach() - ref[n]).pow(2).sum()) for n, p in method.net.named_parameters()) ** 0.5
 
     free, anchored = drift(0.0), drift(2.0)  # lr * alpha = 1: each step pulls the weights all the way back
     assert free > 0
