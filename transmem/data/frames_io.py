@@ -50,12 +50,13 @@ from __future__ import annotations
 
 import os
 import re
-import tempfile
 import zipfile
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import numpy as np
+
+from transmem.checkpoint import atomic_write
 
 __all__ = [
     "IMAGE_SUFFIXES",
@@ -646,24 +647,14 @@ def _read_video(path: Path, max_frames: int | None) -> np.ndarray:
 # Internals: writers
 # --------------------------------------------------------------------------------------------------------------
 def _atomic_write(path: Path, write: Callable[[Any], None]) -> Path:
-    """Write through `write(fileobj)` to a temporary file beside `path`, then os.replace it onto `path`."""
+    """Write through `write(fileobj)` to a temporary file beside `path`, then move it onto `path`."""
     path = path.expanduser()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
+
+    def to_file(tmp: str) -> None:
+        with open(tmp, "wb") as f:
             write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        # mkstemp makes the file 0600: keep an existing file's permissions, else the usual rw-r--r--
-        os.chmod(tmp, path.stat().st_mode & 0o777 if path.exists() else 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+
+    atomic_write(path, to_file)
     return path
 
 

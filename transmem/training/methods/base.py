@@ -80,4 +80,4 @@ class Method(nn.Module):
 
 @METHODS.register("scratch", "train the target backbone from random initialisation (no source)")
 class Scratch(Method):
-    pass
+    """The base method unchanged: the backbone alone, randomly initialised, trained on the frame loss."""
