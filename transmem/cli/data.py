@@ -10,6 +10,7 @@ true/false, none, or else kept as strings (e.g. path=/data/mnist_test_seq.npy, s
 from __future__ import annotations
 
 import argparse
+import contextlib
 from pathlib import Path
 from typing import Any
 
@@ -26,10 +27,8 @@ def parse_value(text: str) -> Any:
     if lowered in ("none", "null"):
         return None
     for kind in (int, float):
-        try:
+        with contextlib.suppress(ValueError):
             return kind(text)
-        except ValueError:
-            pass
     return text
 
 
