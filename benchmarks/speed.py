@@ -489,7 +489,9 @@ def run_matrix(args, peak: dict) -> list[dict]:
         for backbone in args.backbones:
             ref: dict = {}  # the backbone (M = 0) row: the reference of the ratios
             runs = [(0, "backbone")] if 0 in m_values else []
-            runs += [(m, variant) for variant in args.variants for m in m_values if m > 0]
+            for variant in args.variants:  # "released:2" limits a variant to some M values
+                name, _, only = variant.partition(":")
+                runs += [(m, name) for m in (int_list(only) if only else m_values) if m > 0]
             for m, variant in runs:
                 row = {"config": config, "backbone": backbone, "m": m, "variant": variant, "batch": batch,
                        "hidden": list(hidden)}
@@ -634,7 +636,8 @@ def parse_args(argv=None):
                         "give 0,1,2,4,8,16 for the full matrix, about 40 min)")
     p.add_argument("--configs", type=name_list, default=["demo", "paper"], help="demo, paper")
     p.add_argument("--variants", type=name_list, default=["paper"],
-                   help="TMU variants: paper (TMU in every layer), released (layer 0 only, the authors' code)")
+                   help="TMU variants: paper (TMU in every layer), released (layer 0 only, the authors' code); "
+                        "NAME:M1,M2 limits a variant to those M values, e.g. paper,released:2")
     p.add_argument("--demo-hidden", type=int_list, default=list(CONFIGS["demo"]["hidden"]))
     p.add_argument("--demo-batch", type=int, default=CONFIGS["demo"]["batch"])
     p.add_argument("--paper-batch", type=int, default=CONFIGS["paper"]["batch"])

@@ -88,9 +88,10 @@ class _TransferStep(torch.autograd.Function):
         gam, bet = gamma.view(shape), beta.view(shape)
         g_c = g_ct.unsqueeze(1) if g_ct is not None else None
         # dL/dC^ (from the loss and through Eq. 5) and dL/da
-        g_hat = gates * g_c if g_c is not None else torch.zeros_like(xhat)
-        if g_chat is not None:
-            g_hat = g_hat.add_(g_chat)
+        if g_c is None:
+            g_hat = g_chat if g_chat is not None else torch.zeros_like(xhat)
+        else:
+            g_hat = gates * g_c if g_chat is None else torch.addcmul(g_chat, gates, g_c)
         if g_c is not None:
             g_a = torch.addcmul(bet, xhat, gam).sub_(c_tilde.unsqueeze(1)).mul_(g_c)  # (C^ - C~) dL/dC_t
             if g_gates is not None:
