@@ -212,22 +212,6 @@ def build(torch, job: dict):
     return cfg, net, bank
 
 
-def fused_distill_loss(distilled, memories):
-    """A proposed form of transmem.training.objective.distill_loss (same value up to rounding): the sum over the M
-    sources of per-source means over (B, T, C, H, W) is M times the mean over all elements, so one fused
-    F.mse_loss per layer replaces subtract / square / mean and their backward (about seven full passes over the
-    (B, T, M, C, h, w) tensors, which cost more than the TMU's own element-wise work)."""
-    import torch.nn.functional as F
-
-    if set(distilled) != set(memories):
-        raise ValueError(f"distilled layers {sorted(distilled)} do not match bank layers {sorted(memories)}")
-    total = None
-    for k, c_hat in distilled.items():
-        layer = c_hat.shape[2] * F.mse_loss(c_hat, memories[k])
-        total = layer if total is None else total + layer
-    return total
-
-
 def make_train_step(torch, job: dict):
     """(config, step(record) -> seconds, parts) for one model of the job: collect + forward + loss + backward + Adam."""
     from transmem.training.objective import transfer_objective
@@ -267,10 +251,6 @@ def child_train(torch, job: dict) -> dict:
     """Times `steps` training steps after `warmup`. With job['paired'] (M > 0), the backbone (M = 0) is built after
     the TMU model's warm-up (so the peak memory read there is the TMU model's alone) and its steps alternate with
     the TMU model's: the ratio of the two medians is then measured under the same machine conditions."""
-    import transmem.training.objective as objective
-
-    if job.get("fused_distill_loss"):
-        objective.distill_loss = fused_distill_loss  # transfer_objective looks the name up at call time
     _, data_name = clips(torch, 1, 1, seed=1)
     cfg, step, parts = make_train_step(torch, job)
     probe = conv_probe(torch) if not job.get("no_probe") else None
@@ -497,7 +477,7 @@ def run_matrix(args, peak: dict) -> list[dict]:
                        "hidden": list(hidden)}
                 job = dict(backbone=backbone, hidden=list(hidden), batch=batch, m=m, released=variant == "released",
                            warmup=args.warmup, steps=args.repeats, threads=args.threads,
-                           batch_sources=args.batch_sources, fused_distill_loss=args.fused_distill_loss,
+                           batch_sources=args.batch_sources,
                            paired=not args.unpaired)
                 row["train"] = run_measured({**job, "kind": "train"}, args)
                 if not args.no_infer:
@@ -648,8 +628,6 @@ def parse_args(argv=None):
     p.add_argument("--no-infer", action="store_true")
     p.add_argument("--unpaired", action="store_true",
                    help="TMU children do not also time a backbone (then ratios come from separate processes)")
-    p.add_argument("--fused-distill-loss", action="store_true",
-                   help="measure with the proposed fused distillation loss (fused_distill_loss) patched in")
     p.add_argument("--batch-sources", action="store_true",
                    help="MemoryBank(batch_sources=True): sources of one architecture as one vmapped rollout")
     p.add_argument("--skip-matrix", action="store_true", help="only the peak and the options below")

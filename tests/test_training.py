@@ -60,12 +60,13 @@ def test_pretrain_writes_a_zoo_entry_with_a_model_card(zoo, capsys):
         (["--method", "finetune", "--source", "two", "--set", "method_options={tmu: true}"], False),
         (["--method", "memory-transfer", "--source", "one", "--source", "two", "--beta", "0.1"], True),
         (["--method", "memory-transfer", "--source", "two", "--released"], True),
+        (["--method", "memory-transfer", "--source", "two", "--set", "distill_norm=relative"], True),
         (["--method", "memory-transfer", "--source", "one", "--tmu-layers", "1", "--beta", "0"], False),
         (["--method", "l2sp", "--source", "two", "--set", "method_options={alpha: 0.1}"], False),
         (["--method", "knowledge-flow", "--source", "one", "--source", "two"], False),
         (["--method", "art", "--source", "one", "--source", "two", "--set", "method_options={attention_dim: 8}"], False),
     ],
-    ids=["scratch", "finetune", "finetune-tmu", "memory-transfer", "released", "layer1-nodistill", "l2sp",
+    ids=["scratch", "finetune", "finetune-tmu", "memory-transfer", "released", "relative-norm", "layer1-nodistill", "l2sp",
          "knowledge-flow", "art"],
 )
 def test_train_every_method_then_evaluate(zoo, tmp_path, method_args, distills):
@@ -84,6 +85,45 @@ def test_train_every_method_then_evaluate(zoo, tmp_path, method_args, distills):
     assert all((r["distill"] != "") == distills for r in rows)
     if distills:
         assert all(float(r["distill"]) > 0 for r in rows)
+
+
+def test_distill_norm_reaches_the_loss_and_bad_names_are_refused(zoo):
+    from transmem.data import load_dataset
+    from transmem.training.trainer import build_method
+
+    parts = {}
+    for norm in ("element", "frame"):
+        config = load_config(None, [*TINY, "method=memory-transfer", "sources=[one]", f"distill_norm={norm}",
+                                    "data.name=mnist3"])
+        data = load_dataset("mnist3", "train", size=4, frame_size=16, seq_len=6, t_in=3)
+        torch.manual_seed(0)
+        method = build_method(config, data, zoo=str(zoo))
+        frames = torch.from_numpy(data.frames[:2])
+        parts[norm] = method(frames, mask=torch.ones(2, frames.shape[1] - 2), t_in=3)[1]
+    c, h, w = 8, 8, 8  # hidden 8 on a 16x16 frame with patch 2
+    assert parts["frame"]["distill"] == pytest.approx(parts["element"]["distill"] * c * h * w, rel=1e-5)
+    config = load_config(None, [*TINY, "method=memory-transfer", "sources=[one]", "distill_norm=sum"])
+    with pytest.raises(ValueError, match="distill_norm 'sum' is not one of"):
+        build_method(config, data, zoo=str(zoo))
+
+
+def test_memory_transfer_init_from_copies_one_sources_backbone(zoo):
+    from transmem.data import load_dataset
+    from transmem.models.zoo import load_source
+    from transmem.training.trainer import build_method
+
+    data = load_dataset("mnist3", "train", size=4, frame_size=16, seq_len=6, t_in=3)
+    config = load_config(None, [*TINY, "method=memory-transfer", "sources=[one, two]",
+                                "method_options={init_from: two}"])
+    method = build_method(config, data, zoo=str(zoo))
+    source = load_source("two", str(zoo)).net.state_dict()
+    target = method.net.state_dict()
+    for name, value in source.items():  # gate convolutions: the source's rows first, the transfer-gate rows after
+        assert torch.equal(target[name][: value.shape[0]], value), name
+    assert target["cells.0.gate_conv.weight"].shape[0] > source["cells.0.gate_conv.weight"].shape[0]
+    config = load_config(None, [*TINY, "method=memory-transfer", "sources=[one]", "method_options={init_from: two}"])
+    with pytest.raises(ValueError, match="init_from 'two' is not one of this run's sources \\(one\\)"):
+        build_method(config, data, zoo=str(zoo))
 
 
 def test_evaluate_predict_and_gates_from_checkpoints(zoo, tmp_path, capsys):
@@ -150,6 +190,10 @@ def test_resume_ends_with_the_same_weights_as_an_uninterrupted_run(tmp_path, mon
         assert torch.equal(full[k], cut[k]), k
     rows = list(csv.DictReader(open(tmp_path / "cut" / "log.csv")))
     assert [int(r["step"]) for r in rows] == list(range(1, 7))
+    # the learning curve: one validation row per validation step, the same as the uninterrupted run's
+    valid = [list(csv.DictReader(open(tmp_path / run / "valid.csv"))) for run in ("full", "cut")]
+    assert [int(r["step"]) for r in valid[1]] == [3, 6]
+    assert valid[0] == valid[1] and all(float(r["mse"]) > 0 and 0 < float(r["ssim"]) <= 1 for r in valid[1])
 
 
 def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):

@@ -21,7 +21,7 @@ from transmem.cli.train import export_to_zoo
 from transmem.data.frames_io import write_strip
 from transmem.models.io import load_model
 from transmem.models.zoo import list_zoo, zoo_root
-from transmem.training.config import TrainConfig, load_config
+from transmem.training.config import TrainConfig, config_from_dict, load_config
 
 SOURCES = {"demo-mnist1": "mnist1", "demo-mnist2": "mnist2"}
 # sources: the paper's training-set size and their own length (zoo/README.md gives the matching command)
@@ -50,7 +50,7 @@ def _train(config: TrainConfig, zoo: str | None, progress: bool) -> dict:
     done = Path(config.out) / "results.json"
     if done.is_file():
         results = json.loads(done.read_text())
-        if results.get("config") == config.to_dict():
+        if "config" in results and config_from_dict(results["config"]).to_dict() == config.to_dict():  # old runs lack new keys
             print(f"reusing {done}")
             return results
     interrupted = (Path(config.out) / "last.safetensors").exists()  # resumed (refused if its settings differ)
@@ -79,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
     table = format_table(rows, cfg)
     print("\n" + table)
     (work / "table.md").write_text(table + "\n")
-    draw_predictions(work / "predictions.png", rows, work)
+    draw_predictions(work / "predictions.png", [(label, work / r["method"] / "best.safetensors") for label, _, r in rows])
     net, meta, _ = load_model(work / "memory-transfer" / "best.safetensors")
     from transmem.cli.evaluate import dataset_for
 
@@ -109,12 +109,14 @@ def format_table(rows, cfg: TrainConfig) -> str:
     return "\n".join(lines)
 
 
-def draw_predictions(path: Path, rows, work: Path, n: int = 2) -> None:
-    """Like the paper's Fig. 3: for n test sequences, the inputs, the truth and each model's prediction."""
+def draw_predictions(path: Path, models: list[tuple[str, Path]], n: int = 2) -> None:
+    """Like the paper's Fig. 3: for n test sequences, the inputs, the truth and each model's prediction.
+
+    models: (label, best.safetensors) pairs trained on the same dataset."""
     from transmem.cli.evaluate import dataset_for
 
     strips, labels = [], []
-    nets = [(label, load_model(work / r["method"] / "best.safetensors")) for label, _, r in rows]
+    nets = [(label, load_model(checkpoint)) for label, checkpoint in models]
     data = dataset_for(argparse.Namespace(dataset=None, split="test", size=n, option=None), nets[0][1][1])
     clips = torch.from_numpy(data.frames[:n, : data.t_in + data.t_out])
     preds = {label: net.predict(clips[:, : data.t_in], data.t_out).clamp(0, 1).numpy() for label, (net, _, _) in nets}

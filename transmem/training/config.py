@@ -57,6 +57,7 @@ class TrainConfig:
     method: str = "scratch"
     sources: list[str] = field(default_factory=list)  # zoo entries or checkpoint files
     beta: float = 0.1  # weight of the distillation loss (Eq. 6)
+    distill_norm: str = "element"  # how each distillation error is reduced: element, channel, frame, relative
     method_options: dict[str, Any] = field(default_factory=dict)  # e.g. {"alpha": 0.01} for L2SP
     iterations: int = 1000
     batch_size: int = 8

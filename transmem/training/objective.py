@@ -11,6 +11,14 @@ elements, batch and time steps (L_frame: per-pixel MSE, as the reference impleme
 over sources m and TMU layers k stay as in Eqs. 4 and 6: beta then weighs a per-element memory error against a
 per-element pixel error, independent of frame size, hidden width and clip length, and every source and layer
 adds a term of its own.
+
+`distill_norm` chooses how each (layer, source) squared error is reduced, to study the weighting (issue 7):
+    element   mean over (B, T, C, H, W)                      (the default)
+    channel   sum over C, mean over (B, T, H, W)             = element x C
+    frame     sum over (C, H, W), mean over (B, T)           = element x C*H*W (Eq. 4 per frame)
+    relative  element, divided by the mean square of that source's memory (scale-free across sources)
+element, channel and frame differ by constant factors, so each is a beta rescaled; docs/results-flying-digits.md
+measures them side by side.
 """
 from __future__ import annotations
 
@@ -23,11 +31,18 @@ def frame_loss(predicted: torch.Tensor, truth: torch.Tensor) -> torch.Tensor:
     return F.mse_loss(predicted, truth)
 
 
-def distill_loss(distilled: dict[int, torch.Tensor], memories: dict[int, torch.Tensor]) -> torch.Tensor:
-    """sum over TMU layers k and sources m of the mean squared error over (B, T, C, H, W).
+DISTILL_NORMS = ("element", "channel", "frame", "relative")
+
+
+def distill_loss(
+    distilled: dict[int, torch.Tensor], memories: dict[int, torch.Tensor], *, norm: str = "element"
+) -> torch.Tensor:
+    """sum over TMU layers k and sources m of the squared error, reduced as `norm` says (module docstring).
 
     distilled / memories: layer -> (B, T, M, C, H, W); `memories` come from the memory bank (no gradient).
     """
+    if norm not in DISTILL_NORMS:
+        raise ValueError(f"distill_norm '{norm}' is not one of {', '.join(DISTILL_NORMS)}")
     if set(distilled) != set(memories):
         raise ValueError(f"distilled layers {sorted(distilled)} do not match bank layers {sorted(memories)}")
     total = None
@@ -35,8 +50,14 @@ def distill_loss(distilled: dict[int, torch.Tensor], memories: dict[int, torch.T
         source = memories[k]
         if c_hat.shape != source.shape:
             raise ValueError(f"layer {k}: distilled memory {tuple(c_hat.shape)} vs source memory {tuple(source.shape)}")
-        per_source = (c_hat - source).pow(2).mean(dim=(0, 1, 3, 4, 5))  # (M,)
-        total = per_source.sum() if total is None else total + per_source.sum()
+        m, c, h, w = source.shape[-4:]
+        if norm == "relative":
+            per_source = (c_hat - source).pow(2).mean(dim=(0, 1, 3, 4, 5))  # (M,)
+            layer = (per_source / source.pow(2).mean(dim=(0, 1, 3, 4, 5)).clamp_min(1e-8)).sum()
+        else:  # the sum over sources of per-source means is M times the mean over all: one fused kernel
+            scale = {"element": 1, "channel": c, "frame": c * h * w}[norm]
+            layer = (m * scale) * F.mse_loss(c_hat, source)
+        total = layer if total is None else total + layer
     if total is None:
         raise ValueError("no TMU layer to distil into: build the target with n_sources >= 1")
     return total
@@ -49,12 +70,13 @@ def transfer_objective(
     memories: dict[int, torch.Tensor] | None = None,
     *,
     beta: float = 0.1,
+    distill_norm: str = "element",
 ) -> tuple[torch.Tensor, dict[str, float]]:
     """Eq. 6. Without a memory bank (or with beta = 0) it is the frame loss alone. Returns (loss, parts)."""
     loss = frame_loss(predicted, truth)
     parts = {"frame": float(loss.detach())}
     if memories is not None and beta != 0.0:
-        distill = distill_loss(distilled or {}, memories)
+        distill = distill_loss(distilled or {}, memories, norm=distill_norm)
         parts["distill"] = float(distill.detach())
         loss = loss + beta * distill
     parts["total"] = float(loss.detach())

@@ -10,6 +10,7 @@ Files in `config.out`:
     best.safetensors   the predictor with the best validation MSE, with its config (for evaluate / predict)
     config.yaml        the full resolved config
     log.csv, tb/       the training curves
+    valid.csv          validation MSE/frame and SSIM at every validation step (the learning curve)
     results.json       test metrics of the best checkpoint, parameter counts and timings
 """
 from __future__ import annotations
@@ -48,6 +49,7 @@ from transmem.training.methods.base import Method
 from transmem.training.predictor import load_predictor, save_predictor
 
 LOG_FIELDS = ("step", "loss", "frame", "distill", "extra", "eta", "seconds")
+VALID_FIELDS = ("step", "mse", "ssim")
 
 
 class TrainingError(ValueError):
@@ -242,7 +244,7 @@ class Trainer:
                     log.write(self.step, parts, eta, self.step_seconds[-1])
                 if self.step % cfg.val_every == 0 or self.step == cfg.iterations:
                     metrics = self.validate()
-                    log.scalar("valid/mse", metrics["mse"], self.step)
+                    log.validation(self.step, metrics)
                     if metrics["mse"] < self.best["mse"]:
                         self.best = {"mse": metrics["mse"], "ssim": metrics["ssim"], "step": self.step}
                         self.save_best(metrics)
@@ -301,15 +303,8 @@ class _Log:
         self.enabled = enabled
         if not enabled:
             return
-        path = out / "log.csv"
-        rows = []
-        if resume_from is not None and path.is_file():
-            with open(path, newline="") as f:
-                rows = [r for r in csv.DictReader(f) if int(r["step"]) <= resume_from]
-        self.file = open(path, "w", newline="")
-        self.writer = csv.DictWriter(self.file, fieldnames=LOG_FIELDS)
-        self.writer.writeheader()
-        self.writer.writerows(rows)
+        self.file, self.writer = _csv_log(out / "log.csv", LOG_FIELDS, resume_from)
+        self.valid_file, self.valid_writer = _csv_log(out / "valid.csv", VALID_FIELDS, resume_from)
         from torch.utils.tensorboard import SummaryWriter
 
         self.tb = SummaryWriter(str(out / "tb"), purge_step=resume_from)
@@ -327,11 +322,28 @@ class _Log:
             self.tb.add_scalar(f"train/{k}", v, step)
         self.tb.add_scalar("train/eta", eta, step)
 
-    def scalar(self, name: str, value: float, step: int) -> None:
+    def validation(self, step: int, metrics: dict[str, Any]) -> None:
         if self.enabled:
-            self.tb.add_scalar(name, value, step)
+            self.valid_writer.writerow({"step": step, "mse": metrics["mse"], "ssim": metrics["ssim"]})
+            self.valid_file.flush()
+            self.tb.add_scalar("valid/mse", metrics["mse"], step)
+            self.tb.add_scalar("valid/ssim", metrics["ssim"], step)
 
     def close(self) -> None:
         if self.enabled:
             self.file.close()
+            self.valid_file.close()
             self.tb.close()
+
+
+def _csv_log(path: Path, fields: tuple[str, ...], resume_from: int | None):
+    """Open a CSV log for writing, keeping the rows up to the resumed step (none for a fresh run)."""
+    rows = []
+    if resume_from is not None and path.is_file():
+        with open(path, newline="") as f:
+            rows = [r for r in csv.DictReader(f) if int(r["step"]) <= resume_from]
+    file = open(path, "w", newline="")
+    writer = csv.DictWriter(file, fieldnames=fields)
+    writer.writeheader()
+    writer.writerows(rows)
+    return file, writer
