@@ -54,6 +54,9 @@ def test_the_study_runs_each_config_once_and_writes_its_report(study, tmp_path, 
     args = ["--study", str(study), "--report-dir", str(report), "--jobs", "2"]
     assert run.main([*args, "--dry-run"]) == 0
     assert "8 distinct runs, 8 to train" in capsys.readouterr().out  # mt-b0.01-s0 is mt-both-s0
+    assert run.main([*args, "--match", "scratch"]) == 0  # scratch-s0, scratch-s1, scratch-long-s0 only
+    assert run.main([*args, "--dry-run"]) == 0
+    assert "8 distinct runs, 5 to train" in capsys.readouterr().out
     assert run.main(args) == 0
     runs = tmp_path / "runs"
     assert (runs / "zoo" / "tiny-1" / "model.safetensors").is_file()

@@ -188,7 +188,8 @@ def write_report(study: dict, runs, folder: Path) -> None:
     if "table" in groups:
         parts += ["## Table 1 at a CPU scale", "", table_one(runs), ""]
     titles = {"beta": ("Fig. 4: beta", "beta"), "norm": ("Reduction of L_distill", "reduction"),
-              "cell": ("TMU layers and cell", "cell"), "quality": ("Source quality", "sources"),
+              "cell": ("TMU layers and cell", "cell"), "combine": ("Memory transfer from a source's weights", "run"),
+              "quality": ("Source quality", "sources"),
               "length": ("Training length (1,500 iterations)", "method")}
     for group, (title, what) in titles.items():
         if group in groups:

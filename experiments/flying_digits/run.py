@@ -2,6 +2,7 @@
 
     python experiments/flying_digits/run.py                    # everything, 2 runs side by side, then the report
     python experiments/flying_digits/run.py --only table beta  # some groups
+    python experiments/flying_digits/run.py --only table --match scratch finetune   # some runs of some groups
     python experiments/flying_digits/run.py --dry-run          # what would run, and what is done
     python experiments/flying_digits/run.py --report-only      # tables and figures from finished runs
 
@@ -148,6 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--study", default=str(HERE / "study.yaml"))
     p.add_argument("--only", nargs="+", metavar="GROUP", help="groups to run (default: all, in the file's order)")
+    p.add_argument("--match", nargs="+", metavar="TEXT", help="train only runs whose name contains one of these")
     p.add_argument("--workdir", help="where runs go (default: the study's workdir)")
     p.add_argument("--jobs", type=int, default=2, help="runs side by side (default 2)")
     p.add_argument("--threads", type=int, default=1, help="threads per run (default 1)")
@@ -172,7 +174,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{len(unique)} distinct runs, {sum(s != 'done' for s in states.values())} to train")
         return 0
     if not args.report_only:
-        todo = [run for key, run in unique.items() if states[key] != "done"]
+        todo = [run for key, run in unique.items() if states[key] != "done"
+                and (not args.match or any(text in run.name for text in args.match))]
         needed = {s for run in todo for s in load_config(ROOT / study["base"], run.overrides).sources}
         ensure_sources(study, needed, workdir / "zoo", study["base"], args.threads, args.jobs)
         # longest first (memory transfer costs about 2.3x a plain run), so the two queues end together
