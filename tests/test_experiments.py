@@ -1,6 +1,7 @@
 """experiments/flying_digits/run.py end to end on a tiny study: sources made, runs trained once, tables and figures."""
 import importlib.util
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -54,11 +55,16 @@ def test_the_study_runs_each_config_once_and_writes_its_report(study, tmp_path, 
     args = ["--study", str(study), "--report-dir", str(report), "--jobs", "2"]
     assert run.main([*args, "--dry-run"]) == 0
     assert "8 distinct runs, 8 to train" in capsys.readouterr().out  # mt-b0.01-s0 is mt-both-s0
-    assert run.main([*args, "--match", "scratch"]) == 0  # scratch-s0, scratch-s1, scratch-long-s0 only
-    assert run.main([*args, "--dry-run"]) == 0
-    assert "8 distinct runs, 5 to train" in capsys.readouterr().out
-    assert run.main(args) == 0
     runs = tmp_path / "runs"
+    runs.mkdir()
+    (runs / "scratch-s1.log.lock").write_text(str(os.getpid()))  # a live runner holds it: left alone
+    (runs / "scratch-s0.log.lock").write_text("999999999")  # a dead runner's lock: taken over
+    assert run.main([*args, "--match", "scratch"]) == 0  # scratch-s0, scratch-long-s0 (scratch-s1 is held)
+    assert "skip  scratch-s1  (another runner is training it)" in capsys.readouterr().out
+    assert run.main([*args, "--dry-run"]) == 0
+    assert "8 distinct runs, 6 to train" in capsys.readouterr().out
+    (runs / "scratch-s1.log.lock").unlink()
+    assert run.main(args) == 0
     assert (runs / "zoo" / "tiny-1" / "model.safetensors").is_file()
     assert not (runs / "mt-b0.01-s0").exists() and (runs / "mt-both-s0" / "results.json").is_file()
     tables = (report / "tables.md").read_text()

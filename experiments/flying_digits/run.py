@@ -117,32 +117,66 @@ def ensure_sources(study: dict, needed: set[str], zoo: Path, base: str, threads:
     for name in missing:
         recipe = study["sources"][name]
         sets = [x for k, v in recipe.get("set", {}).items() for x in ("--set", f"{k}={json.dumps(v)}")]
-        commands.append((f"pretrain {name}", [sys.executable, "-m", "transmem", "pretrain", "--config", base,
-                                              "--dataset", recipe["dataset"], "--name", name, "--zoo", str(zoo), *sets,
-                                              "--out", str(zoo.parent / f"pretrain-{name}"), "--no-progress"],
-                         zoo.parent / f"pretrain-{name}.log"))
+        command = [sys.executable, "-m", "transmem", "pretrain", "--config", base, "--dataset", recipe["dataset"],
+                   "--name", name, "--zoo", str(zoo), *sets, "--out", str(zoo.parent / f"pretrain-{name}"),
+                   "--no-progress"]
+        commands.append((f"pretrain {name}", lambda command=command: command, zoo.parent / f"pretrain-{name}.log"))
     _run_all(commands, threads, jobs)
 
 
-def _run_all(commands: list[tuple[str, list[str], Path]], threads: int, jobs: int) -> None:
+def _claim(lock: Path) -> bool:
+    """Take a run for this process (a lock file holding its pid); False while another live process holds it."""
+    try:
+        fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+    except FileExistsError:
+        try:
+            os.kill(int(lock.read_text() or 0), 0)
+            return False
+        except (ProcessLookupError, ValueError):  # its runner died: the lock is stale
+            lock.unlink(missing_ok=True)
+            return _claim(lock)
+    os.write(fd, str(os.getpid()).encode())
+    os.close(fd)
+    return True
+
+
+def _run_all(commands: list[tuple], threads: int, jobs: int) -> None:
+    """commands: (what, make_command, log); make_command() gives the command, or None when there is nothing to do
+    any more (another runner finished it meanwhile). Each command holds <log>.lock while it runs, so two runners
+    started on overlapping groups never train the same run at once."""
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
     failed = []
 
     def one(item):
-        what, command, log = item
-        tic = time.perf_counter()
-        print(f"start {what}  (log: {log})", flush=True)
+        what, make_command, log = item
         log.parent.mkdir(parents=True, exist_ok=True)
-        with open(log, "w") as f:
-            code = subprocess.call(command, stdout=f, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
-        print(f"{'done ' if code == 0 else 'FAILED'} {what}  ({time.perf_counter() - tic:.0f} s)", flush=True)
-        if code != 0:
-            failed.append(f"{what} (see {log})")
+        lock = log.with_name(log.name + ".lock")
+        if not _claim(lock):
+            print(f"skip  {what}  (another runner is training it)", flush=True)
+            return
+        try:
+            command = make_command()
+            if command is None:
+                print(f"skip  {what}  (finished meanwhile)", flush=True)
+                return
+            _call(what, command, log, env, failed)
+        finally:
+            lock.unlink(missing_ok=True)
 
     with ThreadPoolExecutor(max_workers=jobs) as pool:
         list(pool.map(one, commands))
     if failed:
         raise SystemExit("failed: " + "; ".join(failed))
+
+
+def _call(what: str, command: list[str], log: Path, env: dict, failed: list[str]) -> None:
+    tic = time.perf_counter()
+    print(f"start {what}  (log: {log})", flush=True)
+    with open(log, "w") as f:
+        code = subprocess.call(command, stdout=f, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
+    print(f"{'done ' if code == 0 else 'FAILED'} {what}  ({time.perf_counter() - tic:.0f} s)", flush=True)
+    if code != 0:
+        failed.append(f"{what} (see {log})")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -180,8 +214,14 @@ def main(argv: list[str] | None = None) -> int:
         ensure_sources(study, needed, workdir / "zoo", study["base"], args.threads, args.jobs)
         # longest first (memory transfer costs about 2.3x a plain run), so the two queues end together
         todo.sort(key=lambda r: -cost(json.loads(r.key)))
-        _run_all([(run.name, run.command(study["base"], workdir / "zoo", states[run.key] == "partial"),
-                   run.folder.parent / f"{run.folder.name}.log") for run in todo], args.threads, args.jobs)
+        zoo = workdir / "zoo"
+
+        def make_command(run: Run):  # the state again: another runner may have trained it since the plan
+            now = state(run)
+            return None if now == "done" else run.command(study["base"], zoo, now == "partial")
+
+        _run_all([(run.name, lambda run=run: make_command(run), run.folder.parent / f"{run.folder.name}.log")
+                  for run in todo], args.threads, args.jobs)
     from report import write_report  # noqa: E402  (experiments/flying_digits/report.py)
 
     write_report(study, runs, Path(args.report_dir))
