@@ -59,14 +59,14 @@ def test_pretrain_writes_a_zoo_entry_with_a_model_card(zoo, capsys):
         (["--method", "finetune", "--source", "two"], False),
         (["--method", "finetune", "--source", "two", "--set", "method_options={tmu: true}"], False),
         (["--method", "memory-transfer", "--source", "one", "--source", "two", "--beta", "0.1"], True),
-        (["--method", "memory-transfer", "--source", "two", "--released"], True),
+        (["--method", "memory-transfer", "--source", "two", "--tmu-cell", "paper"], True),
         (["--method", "memory-transfer", "--source", "two", "--set", "distill_norm=relative"], True),
         (["--method", "memory-transfer", "--source", "one", "--tmu-layers", "1", "--beta", "0"], False),
         (["--method", "l2sp", "--source", "two", "--set", "method_options={alpha: 0.1}"], False),
         (["--method", "knowledge-flow", "--source", "one", "--source", "two"], False),
         (["--method", "art", "--source", "one", "--source", "two", "--set", "method_options={attention_dim: 8}"], False),
     ],
-    ids=["scratch", "finetune", "finetune-tmu", "memory-transfer", "released", "relative-norm", "layer1-nodistill", "l2sp",
+    ids=["scratch", "finetune", "finetune-tmu", "memory-transfer", "paper-cell", "relative-norm", "layer1-nodistill", "l2sp",
          "knowledge-flow", "art"],
 )
 def test_train_every_method_then_evaluate(zoo, tmp_path, method_args, distills):
@@ -332,16 +332,22 @@ def test_command_line_flags_reach_the_config(tmp_path):
         "train", "--config", str(cfg_file), "--dataset", "mnist2", "--fraction", "0.5", "--backbone", "predrnn",
         "--hidden", "4,4", "--patch", "2", "--kernel", "3", "--iterations", "3", "--batch-size", "4", "--lr", "0.01",
         "--seed", "3", "--device", "cpu", "--out", str(tmp_path / "o"), "--method", "memory-transfer",
-        "--source", "a", "--source", "b", "--beta", "0.01", "--tmu-layers", "0,1", "--released",
+        "--source", "a", "--source", "b", "--beta", "0.03", "--tmu-layers", "0,1", "--tmu-cell", "paper",
         "--set", "lr=0.02"])
     cfg = resolve_config(args)
     assert (cfg.data.name, cfg.data.fraction, cfg.model.backbone, cfg.model.hidden, cfg.model.patch_size) == (
         "mnist2", 0.5, "predrnn", [4, 4], 2)
     assert (cfg.model.kernel_size, cfg.iterations, cfg.batch_size, cfg.seed, cfg.device) == (3, 3, 4, 3, "cpu")
     assert (cfg.method, cfg.sources, cfg.beta, cfg.model.tmu_layers, cfg.model.released) == (
-        "memory-transfer", ["a", "b"], 0.01, [0, 1], True)
+        "memory-transfer", ["a", "b"], 0.03, [0, 1], False)
     assert cfg.lr == 0.02  # --set wins over the flags, the flags over the file
     assert load_config(cfg_file).beta == 0.5
+    # the defaults are the flying-digits study's best memory transfer: the released cell, beta 0.01
+    defaults = load_config(None)
+    assert (defaults.model.released, defaults.beta, defaults.distill_norm) == (True, 0.01, "element")
+    cfg_file.write_text("model: {released: false}\n")
+    args = build_parser().parse_args(["train", "--config", str(cfg_file), "--tmu-cell", "released"])
+    assert resolve_config(args).model.released is True
 
 
 @pytest.mark.parametrize("backbone", ["predrnn", "mim"])

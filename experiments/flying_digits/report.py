@@ -92,34 +92,45 @@ def study_table(runs, group: str, what: str) -> str:
 
 
 def beta_figure(runs, path: Path) -> None:
+    """Test MSE against beta for the paper's cell (beta group) and the released cell (cell group), with the
+    scratch and finetune baselines as mean +- std bands over the table's seeds."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    points = []
-    for name, group in _by_name(runs, "beta").items():
-        r = _results(group[0])
-        if r:
-            points.append((json.loads(group[0].key)["beta"], r["test"]["mse"]))
-    if not points:
+    series: dict[str, list[tuple[float, float]]] = {"paper cell, every layer": [], "released cell (layer 0)": []}
+    seen = set()
+    for run in runs:
+        config, r = json.loads(run.key), _results(run)
+        if run.group not in ("beta", "cell") or r is None or run.folder in seen:
+            continue
+        seen.add(run.folder)
+        if config["model"]["released"]:
+            series["released cell (layer 0)"].append((config["beta"], r["test"]["mse"]))
+        elif config["model"]["tmu_layers"] is None and config["distill_norm"] == "element":
+            series["paper cell, every layer"].append((config["beta"], r["test"]["mse"]))
+    if not any(series.values()):
         return
-    fig, ax = plt.subplots(figsize=(5, 3.2), dpi=120)
-    positive = sorted(p for p in points if p[0] > 0)
-    ax.plot([b for b, _ in positive], [m for _, m in positive], "o-", label="TMU from 1 & 2 digits")
-    for b, m in points:
-        if b == 0:
-            ax.axhline(m, color="grey", ls=":", label="TMU, beta = 0 (no distillation)")
+    fig, ax = plt.subplots(figsize=(5.5, 3.4), dpi=120)
+    for (label, points), color in zip(series.items(), ("C0", "C1")):
+        positive = sorted(p for p in points if p[0] > 0)
+        ax.plot([b for b, _ in positive], [m for _, m in positive], "o-", color=color, label=f"TMU, {label}")
+        for b, m in points:
+            if b == 0:
+                ax.axhline(m, color=color, ls=":", label=f"same, beta = 0 (sources unused)")
     table = _by_name(runs, "table")
-    for name, style in (("scratch", "k--"), ("finetune-2", "g--")):
-        seed0 = [r for r in map(_results, table.get(name, [])[:1]) if r]
-        if seed0:
-            ax.axhline(seed0[0]["test"]["mse"], color=style[0], ls="--", label=f"{table[name][0].label} (seed 0)")
+    for name, color in (("scratch", "k"), ("finetune-2", "g")):
+        mse = [r["test"]["mse"] for r in map(_results, table.get(name, [])) if r]
+        if mse:
+            mean, std = statistics.mean(mse), statistics.stdev(mse) if len(mse) > 1 else 0.0
+            ax.axhline(mean, color=color, ls="--", label=f"{table[name][0].label} ({len(mse)} seeds)")
+            ax.axhspan(mean - std, mean + std, color=color, alpha=0.1)
     ax.set_xscale("log")
     ax.set_xlabel("beta")
     ax.set_ylabel("test MSE / frame")
-    ax.set_title("beta sweep (seed 0, element-mean L_distill)")
-    ax.legend(fontsize=7)
+    ax.set_title("beta sweep (TMU: seed 0; bands: mean +- std)")
+    ax.legend(fontsize=6)
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)

@@ -55,7 +55,9 @@ def add_common(p: argparse.ArgumentParser, *, with_method: bool) -> None:
         p.add_argument("--source", action="append", default=None, help="zoo entry or checkpoint file (repeatable)")
         p.add_argument("--beta", type=float, help="weight of the distillation loss (Eq. 6)")
         p.add_argument("--tmu-layers", type=lambda s: [int(x) for x in s.split(",")], help="which layers are TMUs, e.g. 0")
-        p.add_argument("--released", action="store_true", help="the authors' released TMU cell (layer 0 only)")
+        p.add_argument("--tmu-cell", choices=("released", "paper"),
+                       help="released: the authors' released cell, layer 0 only (the default); "
+                            "paper: the paper's text, every layer a TMU")
 
 
 def resolve_config(args: argparse.Namespace) -> TrainConfig:
@@ -66,8 +68,8 @@ def resolve_config(args: argparse.Namespace) -> TrainConfig:
             overrides.append(f"{key}={json.dumps(value)}")
     if getattr(args, "source", None):
         overrides.append(f"sources={json.dumps(args.source)}")
-    if getattr(args, "released", False):
-        overrides.append("model.released=true")
+    if getattr(args, "tmu_cell", None):
+        overrides.append(f"model.released={'true' if args.tmu_cell == 'released' else 'false'}")
     return load_config(args.config, overrides + args.set)
 
 
