@@ -78,6 +78,9 @@ def test_the_study_runs_each_config_once_and_writes_its_report(study, tmp_path, 
     capsys.readouterr()
     assert run.main([*args, "--dry-run"]) == 0
     assert "0 to train" in capsys.readouterr().out
+    assert run.main([*args, "--only", "beta", "--dry-run"]) == 0  # mt-b0.01-s0 is found in the table's folder
+    out = capsys.readouterr().out
+    assert "0 to train" in out and str(runs / "mt-both-s0") in out
     results = runs / "scratch-s0" / "results.json"
     data = json.loads(results.read_text())
     data["config"]["lr"] = 0.5

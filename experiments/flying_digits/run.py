@@ -62,10 +62,10 @@ def _overrides(settings: dict, seed: int) -> list[str]:
 
 
 def plan(study: dict, groups: list[str], workdir: Path) -> list[Run]:
-    """Every (group, run, seed) of the chosen groups; runs with the same config share one folder."""
-    runs, folders = [], {}
-    for group in groups:
-        spec = study["groups"][group]
+    """Every (group, run, seed) of the chosen groups. Runs with the same config share one folder, whichever groups
+    list them (all groups are looked at, so `--only` never trains again what another group already has)."""
+    everything, folders = [], {}
+    for group, spec in study["groups"].items():
         for name, settings in spec["runs"].items():
             for seed in spec["seeds"]:
                 overrides = _overrides(settings, seed)
@@ -73,8 +73,9 @@ def plan(study: dict, groups: list[str], workdir: Path) -> list[Run]:
                 config.pop("out")
                 key = json.dumps(config, sort_keys=True)
                 folder = workdir / f"{name}-s{seed}"
-                runs.append(Run(group, f"{name}-s{seed}", settings.get("label", name), seed, overrides, key, folder))
+                everything.append(Run(group, f"{name}-s{seed}", settings.get("label", name), seed, overrides, key, folder))
                 folders.setdefault(key, []).append(folder)
+    runs = [run for run in everything if run.group in groups]
     for run in runs:  # one folder per config: one that has started wins, else the first listed
         candidates = folders[run.key]
         started = [f for f in candidates if (f / "results.json").is_file() or (f / "last.safetensors").is_file()]
