@@ -129,7 +129,7 @@ def test_memory_transfer_init_from_copies_one_sources_backbone(zoo):
 def test_evaluate_predict_and_gates_from_checkpoints(zoo, tmp_path, capsys):
     out = tmp_path / "mt"
     assert main(["train", "--dataset", "mnist3", "--method", "memory-transfer", "--source", "one", "--source", "two",
-                 "--zoo", str(zoo), "--out", str(out), *tiny_args()]) == 0
+                 "--tmu-cell", "paper", "--zoo", str(zoo), "--out", str(out), *tiny_args()]) == 0  # TMUs in both layers
     best = str(out / "best.safetensors")
     assert main(["evaluate", best, str(zoo / "one" / "model.safetensors"), "--json", str(tmp_path / "e.json"),
                  "--csv", str(tmp_path / "e.csv")]) == 0
