@@ -264,7 +264,11 @@ def child_train(torch, job: dict) -> dict:
         _, base_step, _ = make_train_step(torch, {**job, "m": 0, "released": False})
         for _ in range(max(1, job["warmup"])):
             base_step(False)
-    times, base_times = ([first] if job["warmup"] == 0 else []), []
+    times, base_times = [], []
+    if job["warmup"] == 0:  # the first (cold) step counts; its backbone pair is timed right after it
+        times.append(first)
+        if paired:
+            base_times.append(base_step(False))
     while len(times) < job["steps"]:
         times.append(step(True))
         if paired:
@@ -424,7 +428,7 @@ def run_child(job: dict, timeout: float | None = None) -> dict:
             hz = os.sysconf("SC_CLK_TCK")
             others = max(0.0, ((total - idle) / hz - (cpu1 - cpu0)) / max(1e-9, total / hz))
         except (OSError, ValueError, IndexError):
-            pass
+            others = float("nan")  # /proc/stat unreadable after the run: the share stays unknown, as without it
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
     if proc.returncode != 0 or not lines:
         tail = (proc.stderr or "").strip().splitlines()[-5:]
@@ -665,13 +669,10 @@ def main(argv=None) -> int:
         "args": {k: v for k, v in vars(args).items() if k != "child"},
         "started": time.strftime("%Y-%m-%d %H:%M:%S"),
     }
-    try:
-        import torch
+    import torch  # a dependency of transmem; imported here so `--child` processes set their threads first
 
-        report["machine"]["torch"] = torch.__version__
-        report["machine"]["threads"] = args.threads or torch.get_num_threads()
-    except ImportError:
-        pass
+    report["machine"]["torch"] = torch.__version__
+    report["machine"]["threads"] = args.threads or torch.get_num_threads()
 
     def save():
         report["elapsed_s"] = time.time() - started
