@@ -30,7 +30,7 @@ def _results(run) -> dict | None:
 
 
 def _loss_ratio(run) -> float | None:
-    """beta * L_distill / L_frame over the last 50 logged steps (the weight the distillation really has)."""
+    """beta * L_distill / L_frame over the last 5 logged rows (the weight the distillation really has)."""
     path = run.folder / "log.csv"
     if not path.is_file():
         return None

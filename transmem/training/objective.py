@@ -69,7 +69,7 @@ def transfer_objective(
     distilled: dict[int, torch.Tensor] | None = None,
     memories: dict[int, torch.Tensor] | None = None,
     *,
-    beta: float = 0.1,
+    beta: float = 0.01,  # TrainConfig.beta's default (the flying-digits study's choice)
     distill_norm: str = "element",
 ) -> tuple[torch.Tensor, dict[str, float]]:
     """Eq. 6. Without a memory bank (or with beta = 0) it is the frame loss alone. Returns (loss, parts)."""
