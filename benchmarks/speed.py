@@ -10,8 +10,9 @@ What it measures, each configuration in a fresh subprocess (so its peak resident
 - achieved GFLOP/s from an analytic count of the convolution MACs (`conv_macs`), x2 for FLOPs, x3 for training
   (forward + backward) and x1 for the sources (forward only), as a fraction of this machine's peak measured by the
   same script (a 4096 fp32 matmul and a 5x5 convolution 128 -> 256 on 16x16, batch 16).
-  Each child also probes the convolution peak just before it measures (`probe`), so a reader can tell a slow
-  configuration from a busy machine: the machine is shared, so compare ratios from one run.
+  Each training child also probes the convolution speed (the same convolution, 3 calls) right after every timed
+  step, and %probe is the median over steps of the step's GFLOP/s over the probe that follows it: a ratio taken
+  under the same machine conditions, where the machine is shared and its speed drifts between minutes.
 
 Options select backbones, M values, configurations, repeats; `--long-run` records step time against step number
 for PredRNN at the paper's configuration (denormal slowdown check); `--memory-curve` records the peak memory of a
@@ -264,19 +265,26 @@ def child_train(torch, job: dict) -> dict:
         _, base_step, _ = make_train_step(torch, {**job, "m": 0, "released": False})
         for _ in range(max(1, job["warmup"])):
             base_step(False)
-    times, base_times = [], []
+    times, base_times, probes = [], [], []
     if job["warmup"] == 0:  # the first (cold) step counts; its backbone pair is timed right after it
         times.append(first)
         if paired:
             base_times.append(base_step(False))
+        if probe is not None:
+            probes.append(conv_probe(torch, calls=3))
     while len(times) < job["steps"]:
         times.append(step(True))
         if paired:
             base_times.append(base_step(False))
+        if probe is not None:  # the convolution speed right after each step: the same machine conditions
+            probes.append(conv_probe(torch, calls=3))
+    train_flops = flops(cfg, job["batch"], train=True)["total"]
     out = {
         "times": times,
         "parts": {k: statistics.median(v) for k, v in parts.items() if v},
         "probe": probe,
+        "step_probes": probes,
+        "probe_ratio": statistics.median(train_flops / t / 1e9 / p for t, p in zip(times, probes)) if probes else None,
         "data": data_name,
         "flops": flops(cfg, job["batch"], train=True),
         "max_rss_mb": rss,
@@ -501,7 +509,7 @@ def summarise(row: dict, conv_peak: float, ref: dict) -> None:
         f = tr["flops"]["total"]
         s.update(train_s=t, train_ms_per_seq=1e3 * t / row["batch"], train_gflops=f / t / 1e9,
                  train_frac_peak=f / t / 1e9 / conv_peak, train_rss_mb=tr["max_rss_mb"],
-                 train_frac_probe=(f / t / 1e9 / tr["probe"]) if tr.get("probe") else None,
+                 train_frac_probe=tr.get("probe_ratio") or ((f / t / 1e9 / tr["probe"]) if tr.get("probe") else None),
                  collect_s=tr["parts"].get("collect"), forward_s=tr["parts"].get("forward"),
                  backward_s=tr["parts"].get("backward"), train_flops=f)
     if inf and "times" in inf:

@@ -56,6 +56,19 @@ def test_lean_tmu_matches_autograd_values_and_gradients(released, used):
 
 
 @pytest.mark.parametrize("released", [False, True])
+def test_lean_tmu_takes_channels_last_inputs(released):
+    tmu, c_tilde, logits = _unit(released)
+    cl = torch.channels_last
+    ref = reference_tmu(tmu, c_tilde, logits)
+    ref_grads = torch.autograd.grad(sum(t.sum() for t in ref), (c_tilde, logits))
+    tmu.to(memory_format=cl)
+    out = tmu(c_tilde.contiguous(memory_format=cl), logits.contiguous(memory_format=cl))
+    grads = torch.autograd.grad(sum(t.sum() for t in out), (c_tilde, logits))
+    for a, b in zip((*out, *grads), (*ref, *ref_grads)):
+        torch.testing.assert_close(a, b)
+
+
+@pytest.mark.parametrize("released", [False, True])
 def test_lean_tmu_gradcheck(released):
     tmu, c_tilde, logits = _unit(released, m=2, c=2, hw=(3, 2))
     gamma, beta, eps = tmu._affine()
@@ -102,3 +115,30 @@ def test_bank_runs_each_module_once_and_batched_bank_equals_the_loop(backbone):
         assert loop[k].shape == (2, 5, 3, 8, 8, 8) and not loop[k].requires_grad
         torch.testing.assert_close(loop[k], per_source, rtol=0, atol=0)  # the loop is the plain per-source run
         torch.testing.assert_close(batched[k], per_source, rtol=1e-5, atol=1e-6)  # grouped convolutions: rounding
+
+
+@pytest.mark.parametrize("backbone,released", [("convlstm", False), ("predrnn", True), ("mim", False)])
+def test_channels_last_network_has_the_same_loss_and_gradients(backbone, released):
+    """`net.to(memory_format=torch.channels_last)` is a layout change only (benchmarks/alternatives.py times it)."""
+    import copy
+
+    from transmem.models import MemoryBank, PredictiveNet
+    from transmem.training.objective import transfer_objective
+
+    target, sources = _bank_setup(backbone)
+    target = target.replace(released=released)
+    torch.manual_seed(0)
+    net = PredictiveNet(target)
+    frames = torch.rand(2, 6, 1, 16, 16)
+    memories = MemoryBank(sources, target=target).collect(frames, t_in=3)
+
+    def loss_and_grads(model):
+        out = model(frames, t_in=3)
+        loss, _ = transfer_objective(out.frames, frames[:, 1:], out.distilled, memories, beta=0.1)
+        return loss, torch.autograd.grad(loss, list(model.parameters()))
+
+    loss, grads = loss_and_grads(net)
+    cl_loss, cl_grads = loss_and_grads(copy.deepcopy(net).to(memory_format=torch.channels_last))
+    torch.testing.assert_close(cl_loss, loss)
+    for a, b in zip(cl_grads, grads):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)

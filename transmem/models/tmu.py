@@ -36,7 +36,7 @@ def _distill(c_tilde: torch.Tensor, weight: torch.Tensor, gamma, beta, m: int, e
     gamma/beta: per channel (M*C,) (the paper unit: the normalisation's own affine) or per element (M, C, H, W) (the
     released unit: applied after a normalisation without affine)."""
     b, c, h, w = c_tilde.shape
-    z = F.conv2d(c_tilde, weight)
+    z = F.conv2d(c_tilde, weight).contiguous()  # (channels-last inputs give a channels-last z)
     per_channel = gamma.dim() == 1
     out, mean, rstd = torch.ops.aten.native_group_norm(
         z, gamma if per_channel else None, beta if per_channel else None, b, m * c, h * w, m, eps
@@ -82,7 +82,7 @@ class _TransferStep(torch.autograd.Function):
         m = ctx.m
         b, c, h, w = c_tilde.shape
         per_channel = gamma.dim() == 1
-        z = F.conv2d(c_tilde, weight)  # recomputed: cheaper than keeping an M-fold tensor per step
+        z = F.conv2d(c_tilde, weight).contiguous()  # recomputed: cheaper than keeping an M-fold tensor per step
         xhat = (z.view(b, m, -1) - mean.view(b, m, 1)).mul_(rstd.view(b, m, 1)).view(b, m, c, h, w)
         shape = (m, c, 1, 1) if per_channel else gamma.shape
         gam, bet = gamma.view(shape), beta.view(shape)
@@ -103,13 +103,15 @@ class _TransferStep(torch.autograd.Function):
         need_gamma, need_beta = ctx.needs_input_grad[3], ctx.needs_input_grad[4]
         if per_channel:
             g_z, g_gamma, g_beta = torch.ops.aten.native_group_norm_backward(
-                g_hat.view(b, m * c, h, w), z, mean, rstd, gamma, b, m * c, h * w, m, [True, need_gamma, need_beta]
+                g_hat.contiguous().view(b, m * c, h, w), z, mean, rstd, gamma, b, m * c, h * w, m,
+                [True, need_gamma, need_beta],
             )
         else:
             g_gamma = (g_hat * xhat).sum(dim=0) if need_gamma else None
             g_beta = g_hat.sum(dim=0) if need_beta else None
             g_z, _, _ = torch.ops.aten.native_group_norm_backward(
-                (g_hat * gam).view(b, m * c, h, w), z, mean, rstd, None, b, m * c, h * w, m, [True, False, False]
+                (g_hat * gam).contiguous().view(b, m * c, h, w), z, mean, rstd, None, b, m * c, h * w, m,
+                [True, False, False],
             )
         # the 1x1 distiller convolution
         g_in, g_w, _ = torch.ops.aten.convolution_backward(
