@@ -35,6 +35,7 @@ def test_alternatives_script_times_each_alternative_against_the_shipped_code(tmp
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
     rows = json.loads(out.read_text())["rows"]
-    assert set(rows) == {"channels_last", "pointwise_matmul", "split_transfer_conv", "keep_freed_memory"}
+    assert set(rows) == {"channels_last", "pointwise_matmul", "split_transfer_conv", "keep_freed_memory",
+                         "stacked_distill_loss"}
     for name, row in rows.items():
         assert len(row["shipped_s"]) == len(row["alternative_s"]) == 1 and row["ratio"] > 0, name

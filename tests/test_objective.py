@@ -41,3 +41,27 @@ def test_unknown_norm_is_refused():
     distilled, memories = _bank()
     with pytest.raises(ValueError, match="distill_norm 'sum' is not one of element, channel, frame, relative"):
         distill_loss(distilled, memories, norm="sum")
+
+
+@pytest.mark.parametrize("norm", ["element", "channel", "frame", "relative"])
+def test_rollout_steps_give_the_stacked_loss_and_gradients(norm):
+    """The loss reads a rollout's per-step distilled memories without stacking them: same value, same gradients."""
+    from transmem.models import NetConfig, PredictiveNet
+    from transmem.models.network import StepStacks
+
+    torch.manual_seed(0)
+    net = PredictiveNet(NetConfig(backbone="convlstm", frame_size=(8, 8), patch_size=2, hidden=(4, 4), kernel_size=3,
+                                  n_sources=2))
+    frames = torch.rand(2, 5, 1, 8, 8)
+    out = net(frames, t_in=2)
+    assert isinstance(out.distilled, StepStacks)
+    memories = {k: torch.randn_like(v) for k, v in out.distilled.items()}
+    stacked = {k: out.distilled[k] for k in out.distilled}  # plain tensors: the stacked path
+    per_step = distill_loss(out.distilled, memories, norm=norm)
+    reference = distill_loss(stacked, memories, norm=norm)
+    params = list(net.parameters())
+    torch.testing.assert_close(per_step, reference)
+    for a, b in zip(torch.autograd.grad(per_step, params, retain_graph=True), torch.autograd.grad(reference, params)):
+        torch.testing.assert_close(a, b)
+    with pytest.raises(ValueError, match="distilled memory"):
+        distill_loss(out.distilled, {k: v[:, :-1] for k, v in memories.items()})

@@ -9,7 +9,7 @@ memory bank's states are used by the loss alone, so at test time the target runs
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
-from typing import Any, Callable, NamedTuple, Sequence
+from typing import Any, Callable, Mapping, NamedTuple, Sequence
 
 import torch
 from einops import rearrange
@@ -96,9 +96,32 @@ class NetConfig:
         return cls(**d)
 
 
+class StepStacks(Mapping[int, torch.Tensor]):
+    """layer -> the per-step tensors stacked along dim 1, stacked only when read. The distillation loss reads the
+    steps (`steps(k)`) instead: stacking copies every M-fold distilled memory once more, and a loss over the
+    stacked (B, S, M, C, h, w) tensor allocates temporaries that size (docs/performance.md)."""
+
+    def __init__(self, steps: dict[int, list[torch.Tensor]]):
+        self._steps, self._stacked = steps, {}
+
+    def steps(self, layer: int) -> list[torch.Tensor]:
+        return self._steps[layer]
+
+    def __getitem__(self, layer: int) -> torch.Tensor:
+        if layer not in self._stacked:
+            self._stacked[layer] = torch.stack(self._steps[layer], dim=1)
+        return self._stacked[layer]
+
+    def __iter__(self):
+        return iter(self._steps)
+
+    def __len__(self) -> int:
+        return len(self._steps)
+
+
 class Rollout(NamedTuple):
     frames: torch.Tensor  # (B, S, C, H, W): predictions of frames 1..S
-    distilled: dict[int, torch.Tensor]  # TMU layer -> (B, S, M, C, h, w), the memories matched to the sources
+    distilled: StepStacks  # TMU layer -> (B, S, M, C, h, w), the memories matched to the sources
     gate_maps: dict[int, torch.Tensor]  # TMU layer -> (B, S, M, h, w), transfer gates averaged over channels
     memories: dict[int, torch.Tensor]  # requested layer -> (B, S, C, h, w), the memory C_t after each step
     hiddens: dict[int, torch.Tensor]  # requested layer -> (B, S, C, h, w), the hidden state H_t after each step
@@ -252,7 +275,7 @@ class PredictiveNet(nn.Module):
             preds.append(prediction)
         stack = lambda d: {k: torch.stack(v, dim=1) for k, v in d.items()}  # noqa: E731
         frames = self.from_patches(torch.stack(preds, dim=1))
-        return Rollout(frames, stack(distilled), stack(gates), stack(memories), stack(hiddens))
+        return Rollout(frames, StepStacks(distilled), stack(gates), stack(memories), stack(hiddens))
 
 
 def default_mask(batch: int, t: int, t_in: int, *, device=None, dtype=torch.float32) -> torch.Tensor:

@@ -22,6 +22,8 @@ measures them side by side.
 """
 from __future__ import annotations
 
+from typing import Mapping
+
 import torch
 import torch.nn.functional as F
 
@@ -35,28 +37,34 @@ DISTILL_NORMS = ("element", "channel", "frame", "relative")
 
 
 def distill_loss(
-    distilled: dict[int, torch.Tensor], memories: dict[int, torch.Tensor], *, norm: str = "element"
+    distilled: Mapping[int, torch.Tensor], memories: Mapping[int, torch.Tensor], *, norm: str = "element"
 ) -> torch.Tensor:
     """sum over TMU layers k and sources m of the squared error, reduced as `norm` says (module docstring).
 
     distilled / memories: layer -> (B, T, M, C, H, W); `memories` come from the memory bank (no gradient).
+    `distilled` may be a rollout's StepStacks, whose per-step tensors are then read without stacking them.
     """
     if norm not in DISTILL_NORMS:
         raise ValueError(f"distill_norm '{norm}' is not one of {', '.join(DISTILL_NORMS)}")
     if set(distilled) != set(memories):
         raise ValueError(f"distilled layers {sorted(distilled)} do not match bank layers {sorted(memories)}")
     total = None
-    for k, c_hat in distilled.items():
+    for k in distilled:
         source = memories[k]
-        if c_hat.shape != source.shape:
-            raise ValueError(f"layer {k}: distilled memory {tuple(c_hat.shape)} vs source memory {tuple(source.shape)}")
+        steps = distilled.steps(k) if hasattr(distilled, "steps") else None  # a rollout's StepStacks
+        shape = (steps[0].shape[0], len(steps), *steps[0].shape[1:]) if steps else tuple(distilled[k].shape)
+        if tuple(shape) != tuple(source.shape):
+            raise ValueError(f"layer {k}: distilled memory {tuple(shape)} vs source memory {tuple(source.shape)}")
         m, c, h, w = source.shape[-4:]
         if norm == "relative":
-            per_source = (c_hat - source).pow(2).mean(dim=(0, 1, 3, 4, 5))  # (M,)
+            per_source = (distilled[k] - source).pow(2).mean(dim=(0, 1, 3, 4, 5))  # (M,)
             layer = (per_source / source.pow(2).mean(dim=(0, 1, 3, 4, 5)).clamp_min(1e-8)).sum()
-        else:  # the sum over sources of per-source means is M times the mean over all: one fused kernel
+        else:  # the sum over sources of per-source means is M times the mean over all
             scale = {"element": 1, "channel": c, "frame": c * h * w}[norm]
-            layer = (m * scale) * F.mse_loss(c_hat, source)
+            if steps is None:
+                layer = (m * scale) * F.mse_loss(distilled[k], source)
+            else:  # the same mean, step by step: no stacked copy, no temporaries of the stacked size
+                layer = (m * scale / len(steps)) * sum(F.mse_loss(c_t, source[:, t]) for t, c_t in enumerate(steps))
         total = layer if total is None else total + layer
     if total is None:
         raise ValueError("no TMU layer to distil into: build the target with n_sources >= 1")
