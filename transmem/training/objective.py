@@ -27,6 +27,8 @@ from typing import Mapping
 import torch
 import torch.nn.functional as F
 
+from transmem.models.network import StepStacks
+
 
 def frame_loss(predicted: torch.Tensor, truth: torch.Tensor) -> torch.Tensor:
     """Mean squared error per pixel over (B, T-1, C, H, W) next-frame predictions."""
@@ -51,7 +53,7 @@ def distill_loss(
     total = None
     for k in distilled:
         source = memories[k]
-        steps = distilled.steps(k) if hasattr(distilled, "steps") else None  # a rollout's StepStacks
+        steps = distilled.steps(k) if isinstance(distilled, StepStacks) else None
         shape = (steps[0].shape[0], len(steps), *steps[0].shape[1:]) if steps else tuple(distilled[k].shape)
         if tuple(shape) != tuple(source.shape):
             raise ValueError(f"layer {k}: distilled memory {tuple(shape)} vs source memory {tuple(source.shape)}")
