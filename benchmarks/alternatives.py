@@ -69,11 +69,17 @@ def split_transfer_conv(torch, net, bank) -> None:
     from transmem.models.cells.base import RecurrentCell
 
     class Split(nn.Module):
+        """The fused convolution's weights, split by output channel: the same function as two kernel calls."""
+
         def __init__(self, fused: nn.Conv2d, backbone_channels: int):
             super().__init__()
-            k, cin = fused.kernel_size[0], fused.in_channels
-            self.backbone = nn.Conv2d(cin, backbone_channels, k, padding=k // 2)
-            self.transfer = nn.Conv2d(cin, fused.out_channels - backbone_channels, k, padding=k // 2)
+            k, cin, n = fused.kernel_size[0], fused.in_channels, backbone_channels
+            self.backbone = nn.Conv2d(cin, n, k, padding=k // 2)
+            self.transfer = nn.Conv2d(cin, fused.out_channels - n, k, padding=k // 2)
+            with torch.no_grad():
+                for part, rows in ((self.backbone, slice(0, n)), (self.transfer, slice(n, None))):
+                    part.weight.copy_(fused.weight[rows])
+                    part.bias.copy_(fused.bias[rows])
 
         def forward(self, x):
             return torch.cat([self.backbone(x), self.transfer(x)], dim=1)

@@ -266,27 +266,29 @@ def child_train(torch, job: dict) -> dict:
         for _ in range(max(1, job["warmup"])):
             base_step(False)
     times, base_times, probes = [], [], []
-    if job["warmup"] == 0:  # the first (cold) step counts; its backbone pair is timed right after it
-        times.append(first)
+
+    def record(seconds: float) -> None:
+        """A timed step, then its backbone pair and the convolution speed right after it (same machine conditions)."""
+        times.append(seconds)
         if paired:
             base_times.append(base_step(False))
         if probe is not None:
             probes.append(conv_probe(torch, calls=3))
+
+    if job["warmup"] == 0:  # the first (cold) step counts
+        record(first)
     while len(times) < job["steps"]:
-        times.append(step(True))
-        if paired:
-            base_times.append(base_step(False))
-        if probe is not None:  # the convolution speed right after each step: the same machine conditions
-            probes.append(conv_probe(torch, calls=3))
-    train_flops = flops(cfg, job["batch"], train=True)["total"]
+        record(step(True))
+    train_flops = flops(cfg, job["batch"], train=True)
     out = {
         "times": times,
         "parts": {k: statistics.median(v) for k, v in parts.items() if v},
         "probe": probe,
         "step_probes": probes,
-        "probe_ratio": statistics.median(train_flops / t / 1e9 / p for t, p in zip(times, probes)) if probes else None,
+        "probe_ratio": (statistics.median(train_flops["total"] / t / 1e9 / p for t, p in zip(times, probes))
+                        if probes else None),
         "data": data_name,
-        "flops": flops(cfg, job["batch"], train=True),
+        "flops": train_flops,
         "max_rss_mb": rss,
     }
     if paired:

@@ -4,6 +4,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -39,3 +41,39 @@ def test_alternatives_script_times_each_alternative_against_the_shipped_code(tmp
                          "stacked_distill_loss"}
     for name, row in rows.items():
         assert len(row["shipped_s"]) == len(row["alternative_s"]) == 1 and row["ratio"] > 0, name
+
+
+@pytest.mark.parametrize("name", ["channels_last", "pointwise_matmul", "split_transfer_conv", "stacked_distill_loss"])
+def test_each_in_process_alternative_computes_the_shipped_loss_and_gradients(name):
+    """An alternative is timed as another implementation of the same function: same loss, same gradients."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import alternatives
+    import speed
+    import torch
+
+    from transmem.training.objective import transfer_objective
+
+    job = dict(backbone="predrnn", hidden=[8, 8], batch=2, m=2, released=False)
+    frames = torch.rand(2, speed.SEQ_LEN, 1, speed.FRAME, speed.FRAME)
+
+    def loss_and_grads(net, bank):
+        out = net(frames, t_in=speed.T_IN)
+        memories = bank.collect(frames, t_in=speed.T_IN)
+        loss, _ = transfer_objective(out.frames, frames[:, 1:], out.distilled, memories, beta=0.1)
+        return loss, {n: g for n, g in zip(dict(net.named_parameters()), torch.autograd.grad(loss, list(net.parameters())))}
+
+    _, net, bank = speed.build(torch, job)
+    loss, grads = loss_and_grads(net, bank)
+    _, alt_net, alt_bank = speed.build(torch, job)  # the same seed: the same weights
+    alternatives.ALTER[name](torch, alt_net, alt_bank)
+    product = alternatives.DistillerProduct(torch) if name == "pointwise_matmul" else None
+    if product is not None:
+        product.active = True
+    try:
+        alt_loss, alt_grads = loss_and_grads(alt_net, alt_bank)
+    finally:
+        if product is not None:
+            product.active = False
+    torch.testing.assert_close(alt_loss, loss, rtol=1e-5, atol=1e-7)
+    alt_total = sum(g.abs().sum() for g in alt_grads.values())
+    torch.testing.assert_close(alt_total, sum(g.abs().sum() for g in grads.values()), rtol=1e-4, atol=1e-6)
