@@ -16,12 +16,16 @@ alternative changes the whole process, so it alternates child processes instead.
                          MALLOC_TRIM_THRESHOLD_ high): no page faults for the M-fold tensors after the first step
     stacked_distill_loss the distillation loss over the stacked (B, T, M, C, h, w) distilled memories, as before
                          it read the rollout's steps (the one alternative here that was the shipped code)
+    sigmoid_tanh         tanh computed as 2 sigmoid(2x) - 1 (this CPU's tanh kernel is about 5x slower than its
+                         sigmoid at these sizes)
 
     .venv/bin/python benchmarks/alternatives.py --backbone convlstm --sources 8 --repeats 3
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
+import functools
 import json
 import os
 import statistics
@@ -33,7 +37,6 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import speed  # noqa: E402 (the benchmark's model builder, data and timed step)
 
-ALTERNATIVES = ("channels_last", "pointwise_matmul", "split_transfer_conv", "keep_freed_memory", "stacked_distill_loss")
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -99,30 +102,72 @@ def stacked_distill_loss(torch, net, bank) -> None:
     net.forward = stacked
 
 
+@functools.cache
+def sigmoid_tanh(torch):
+    """tanh(x) = 2 sigmoid(2x) - 1, with tanh's own backward: this CPU's tanh kernel is about 5x slower than its
+    sigmoid at the cells' sizes (absolute error under 2e-7)."""
+
+    class SigmoidTanh(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            y = (x * 2).sigmoid_().mul_(2).sub_(1)
+            ctx.save_for_backward(y)
+            return y
+
+        @staticmethod
+        def backward(ctx, grad):
+            (y,) = ctx.saved_tensors
+            return grad * (1 - y * y)
+
+    return SigmoidTanh.apply
+
+
+@contextlib.contextmanager
+def tanh_from_sigmoid(torch):
+    """While active, torch.tanh (which the cells call) is `sigmoid_tanh`."""
+    shipped = torch.tanh
+    torch.tanh = sigmoid_tanh(torch)
+    try:
+        yield
+    finally:
+        torch.tanh = shipped
+
+
+@contextlib.contextmanager
+def distiller_product(torch):
+    """While active, the TMU's distiller (tmu._distill, whose 1x1 convolution is not a module call) uses the matrix
+    product too."""
+    from transmem.models import tmu
+
+    shipped, functional = tmu._distill, tmu.F
+
+    def distill(c_tilde, weight, *rest):
+        conv2d = functional.conv2d
+        functional.conv2d = lambda x, w, *a, **k: matmul_1x1(torch, x, w)
+        try:
+            return shipped(c_tilde, weight, *rest)
+        finally:
+            functional.conv2d = conv2d
+
+    tmu._distill = distill
+    try:
+        yield
+    finally:
+        tmu._distill = shipped
+
+
+# An alternative alters the built model (ALTER), patches a function during the altered model's steps (DURING),
+# or both; keep_freed_memory changes the whole process instead.
 ALTER = {"channels_last": to_channels_last, "pointwise_matmul": pointwise_as_matmul,
          "split_transfer_conv": split_transfer_conv, "stacked_distill_loss": stacked_distill_loss}
+DURING = {"pointwise_matmul": distiller_product, "sigmoid_tanh": tanh_from_sigmoid}
+IN_PROCESS = tuple(dict.fromkeys([*ALTER, *DURING]))
+ALTERNATIVES = (*IN_PROCESS, "keep_freed_memory")
 
 
-class DistillerProduct:
-    """While active, the TMU's distiller (tmu._distill, whose 1x1 convolution is not a module call) uses the matrix
-    product too; it is active only during the altered model's steps."""
-
-    def __init__(self, torch):
-        from transmem.models import tmu
-
-        self.active, shipped, functional = False, tmu._distill, tmu.F
-
-        def distill(c_tilde, weight, *rest):
-            if not self.active:
-                return shipped(c_tilde, weight, *rest)
-            conv2d = functional.conv2d
-            functional.conv2d = lambda x, w, *a, **k: matmul_1x1(torch, x, w)
-            try:
-                return shipped(c_tilde, weight, *rest)
-            finally:
-                functional.conv2d = conv2d
-
-        tmu._distill = distill
+def during_steps(name: str, torch):
+    """The context the altered model's steps run in (nothing for a build-time alteration)."""
+    return DURING[name](torch) if name in DURING else contextlib.nullcontext()
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -144,7 +189,8 @@ def paired_in_process(name: str, args) -> dict:
 
     def build_altered(torch_, job_):
         cfg, net, bank = built(torch_, job_)
-        ALTER[name](torch_, net, bank)
+        if name in ALTER:
+            ALTER[name](torch_, net, bank)
         return cfg, net, bank
 
     speed.build = build_altered
@@ -152,16 +198,10 @@ def paired_in_process(name: str, args) -> dict:
         _, altered_step, _ = speed.make_train_step(torch, job)
     finally:
         speed.build = built
-    product = DistillerProduct(torch) if name == "pointwise_matmul" else None
 
     def altered(record=False):
-        if product is not None:
-            product.active = True
-        try:
+        with during_steps(name, torch):
             return altered_step(record)
-        finally:
-            if product is not None:
-                product.active = False
 
     shipped_step(False)
     altered()

@@ -38,12 +38,13 @@ def test_alternatives_script_times_each_alternative_against_the_shipped_code(tmp
     assert proc.returncode == 0, proc.stderr[-2000:]
     rows = json.loads(out.read_text())["rows"]
     assert set(rows) == {"channels_last", "pointwise_matmul", "split_transfer_conv", "keep_freed_memory",
-                         "stacked_distill_loss"}
+                         "stacked_distill_loss", "sigmoid_tanh"}
     for name, row in rows.items():
         assert len(row["shipped_s"]) == len(row["alternative_s"]) == 1 and row["ratio"] > 0, name
 
 
-@pytest.mark.parametrize("name", ["channels_last", "pointwise_matmul", "split_transfer_conv", "stacked_distill_loss"])
+@pytest.mark.parametrize("name", ["channels_last", "pointwise_matmul", "split_transfer_conv", "stacked_distill_loss",
+                                  "sigmoid_tanh"])
 def test_each_in_process_alternative_computes_the_shipped_loss_and_gradients(name):
     """An alternative is timed as another implementation of the same function: same loss, same gradients."""
     sys.path.insert(0, str(ROOT / "benchmarks"))
@@ -65,15 +66,51 @@ def test_each_in_process_alternative_computes_the_shipped_loss_and_gradients(nam
     _, net, bank = speed.build(torch, job)
     loss, grads = loss_and_grads(net, bank)
     _, alt_net, alt_bank = speed.build(torch, job)  # the same seed: the same weights
-    alternatives.ALTER[name](torch, alt_net, alt_bank)
-    product = alternatives.DistillerProduct(torch) if name == "pointwise_matmul" else None
-    if product is not None:
-        product.active = True
-    try:
+    if name in alternatives.ALTER:
+        alternatives.ALTER[name](torch, alt_net, alt_bank)
+    with alternatives.during_steps(name, torch):
         alt_loss, alt_grads = loss_and_grads(alt_net, alt_bank)
-    finally:
-        if product is not None:
-            product.active = False
     torch.testing.assert_close(alt_loss, loss, rtol=1e-5, atol=1e-7)
     alt_total = sum(g.abs().sum() for g in alt_grads.values())
     torch.testing.assert_close(alt_total, sum(g.abs().sum() for g in grads.values()), rtol=1e-4, atol=1e-6)
+
+
+def test_conv_ceiling_records_every_convolution_of_the_step(tmp_path):
+    """The ceiling script sees each convolution call once per recurrent step (19 steps for a 20-frame clip), knows
+    that layer 0 needs no input gradient at t = 0 (the frames and the zero state have none), and reports a ceiling
+    and the step against the same probe."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import conv_ceiling
+
+    out = tmp_path / "ceiling.json"
+    assert conv_ceiling.main(["--config", "demo", "--hidden", "8,8", "--batch", "2", "--repeats", "1",
+                              "--threads", "1", "--out", str(out)]) == 0
+    report = json.loads(out.read_text())
+    rows = report["rows"]
+    assert sum(r["calls_per_step"] for r in rows) == 19 * 3  # two cells and the output head, 19 steps
+    layer0 = [r for r in rows if r["input"] == [2, 1 * 16 + 8, 16, 16]]
+    assert sorted((r["needs_input_grad"], r["calls_per_step"]) for r in layer0) == [(False, 1), (True, 18)]
+    for r in rows:
+        assert all(r[k] > 0 for k in ("forward", "backward", "input_grad", "weight_grad")), r
+    assert report["outside_convs_frac"] == pytest.approx(1 - report["step_frac_probe"] / report["ceiling_frac_probe"])
+
+
+@pytest.mark.parametrize("needs_input_grad", [True, False])
+def test_conv_ceiling_times_the_backward_that_autograd_runs(needs_input_grad):
+    """The timed backward call returns what autograd computes for F.conv2d: the same gradients, none extra."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import conv_ceiling
+    import torch
+
+    call = conv_ceiling.Call(input=(2, 6, 9, 9), weight=(4, 3, 3, 3), stride=(2, 2), padding=(1, 1), groups=2,
+                             bias=True, needs_input_grad=needs_input_grad)
+    fns, (x, w, bias, grad_out) = conv_ceiling.kernels(torch, call, with_tensors=True)
+    grad_x, grad_w, grad_b = fns["backward"]()
+    xr, wr, br = (t.clone().requires_grad_(t is not x or needs_input_grad) for t in (x, w, bias))
+    y = torch.nn.functional.conv2d(xr, wr, br, stride=2, padding=1, groups=2)
+    assert y.shape == grad_out.shape and fns["forward"]().shape == y.shape
+    wanted = torch.autograd.grad(y, [t for t in (xr, wr, br) if t.requires_grad], grad_out)
+    got = [g for g in (grad_x, grad_w, grad_b) if g is not None]
+    assert len(got) == len(wanted)
+    for g, ref in zip(got, wanted):
+        torch.testing.assert_close(g, ref, rtol=1e-4, atol=1e-5)
