@@ -114,3 +114,38 @@ def test_conv_ceiling_times_the_backward_that_autograd_runs(needs_input_grad):
     assert len(got) == len(wanted)
     for g, ref in zip(got, wanted):
         torch.testing.assert_close(g, ref, rtol=1e-4, atol=1e-5)
+
+
+def test_methods_script_times_every_table1_row_and_counts_its_parameters(tmp_path):
+    """benchmarks/methods.py runs every method of the paper's Table 1; its parameter counts agree with an
+    independent count (the network's own, the paper's rule for a source-free test model)."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import methods
+
+    out = tmp_path / "methods.json"
+    assert methods.main(["--hidden", "8,8", "--batch", "2", "--repeats", "1", "--threads", "1", "--out", str(out)]) == 0
+    rows = {r["label"]: r for r in json.loads(out.read_text())["rows"]}
+    assert list(rows) == [r.label for r in methods.ROWS]
+    for label, row in rows.items():
+        assert len(row["train_s"]) == len(row["test_s"]) == 1 and row["train_s_median"] > 0, label
+    assert rows[methods.REFERENCE]["train_ratio"] == rows[methods.REFERENCE]["test_ratio"] == 1.0
+    from transmem.models import NetConfig, PredictiveNet
+
+    plain = PredictiveNet(NetConfig(backbone="convlstm", frame_size=(64, 64), patch_size=4, hidden=(8, 8),
+                                    kernel_size=5))
+    n_plain = sum(p.numel() for p in plain.parameters())
+    for label in ("ConvLSTM (scratch)", "finetune, 1 source", "L2SP, 1 source"):
+        assert rows[label]["params_test"] == n_plain, label
+        assert rows[label]["params_train"] == n_plain, label  # a finetuned model holds no source in training
+    mt = rows["memory transfer, 2 sources"]
+    assert mt["params_train"] == mt["params_test"] + 2 * n_plain  # the sources are gone at test time
+    art = rows["ART, 2 sources"]
+    assert art["params_test"] == art["params_train"]  # ART keeps its sources at test time
+
+
+def test_methods_script_names_the_rows_it_has_when_asked_for_another():
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import methods
+
+    with pytest.raises(SystemExit, match="no Table 1 row uses the method"):
+        methods.main(["--methods", "nonsense", "--out", "/dev/null"])
