@@ -18,6 +18,8 @@ alternative changes the whole process, so it alternates child processes instead.
                          it read the rollout's steps (the one alternative here that was the shipped code)
     sigmoid_tanh         tanh computed as 2 sigmoid(2x) - 1 (this CPU's tanh kernel is about 5x slower than its
                          sigmoid at these sizes)
+    compile_cells        each cell's step through torch.compile (fused element-wise gate arithmetic; the warm-up
+                         step pays the compilation)
 
     .venv/bin/python benchmarks/alternatives.py --backbone convlstm --sources 8 --repeats 3
 """
@@ -156,10 +158,20 @@ def distiller_product(torch):
         tmu._distill = shipped
 
 
+def compile_cells(torch, net, bank) -> None:
+    """Every recurrent cell's step through torch.compile (inductor fuses the element-wise gate arithmetic, forward
+    and backward, around the convolutions); the first steps pay the compilation, about a minute here."""
+    from transmem.models.cells.base import RecurrentCell
+
+    for cell in (m for m in net.modules() if isinstance(m, RecurrentCell)):
+        cell.forward = torch.compile(cell.forward, dynamic=False)
+
+
 # An alternative alters the built model (ALTER), patches a function during the altered model's steps (DURING),
 # or both; keep_freed_memory changes the whole process instead.
 ALTER = {"channels_last": to_channels_last, "pointwise_matmul": pointwise_as_matmul,
-         "split_transfer_conv": split_transfer_conv, "stacked_distill_loss": stacked_distill_loss}
+         "split_transfer_conv": split_transfer_conv, "stacked_distill_loss": stacked_distill_loss,
+         "compile_cells": compile_cells}
 DURING = {"pointwise_matmul": distiller_product, "sigmoid_tanh": tanh_from_sigmoid}
 IN_PROCESS = tuple(dict.fromkeys([*ALTER, *DURING]))
 ALTERNATIVES = (*IN_PROCESS, "keep_freed_memory")

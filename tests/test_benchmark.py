@@ -38,13 +38,14 @@ def test_alternatives_script_times_each_alternative_against_the_shipped_code(tmp
     assert proc.returncode == 0, proc.stderr[-2000:]
     rows = json.loads(out.read_text())["rows"]
     assert set(rows) == {"channels_last", "pointwise_matmul", "split_transfer_conv", "keep_freed_memory",
-                         "stacked_distill_loss", "sigmoid_tanh"}
+                         "stacked_distill_loss", "sigmoid_tanh", "compile_cells"}
     for name, row in rows.items():
         assert len(row["shipped_s"]) == len(row["alternative_s"]) == 1 and row["ratio"] > 0, name
 
 
+@pytest.mark.filterwarnings("ignore:.*torch.jit.script_method.*:DeprecationWarning")  # raised inside torch.compile
 @pytest.mark.parametrize("name", ["channels_last", "pointwise_matmul", "split_transfer_conv", "stacked_distill_loss",
-                                  "sigmoid_tanh"])
+                                  "sigmoid_tanh", "compile_cells"])
 def test_each_in_process_alternative_computes_the_shipped_loss_and_gradients(name):
     """An alternative is timed as another implementation of the same function: same loss, same gradients."""
     sys.path.insert(0, str(ROOT / "benchmarks"))
