@@ -13,7 +13,7 @@ def test_speed_script_writes_consistent_rows(tmp_path):
     out = tmp_path / "speed.json"
     cmd = [sys.executable, str(ROOT / "benchmarks" / "speed.py"), "--configs", "demo", "--backbones", "convlstm",
            "--sources", "0,1", "--variants", "paper,released:1", "--demo-hidden", "8,8", "--demo-batch", "2",
-           "--repeats", "1", "--infer-repeats", "1", "--warmup", "0", "--threads", "1", "--batch-sources",
+           "--repeats", "2", "--infer-repeats", "2", "--warmup", "0", "--threads", "1", "--batch-sources",
            "--out", str(out)]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
@@ -25,6 +25,10 @@ def test_speed_script_writes_consistent_rows(tmp_path):
         train = row["train"]  # the convolution probe taken right after each timed step, and the paired ratio
         assert len(train["step_probes"]) == len(train["times"]) and train["probe_ratio"] > 0, key
         assert row["summary"]["train_frac_probe"] == train["probe_ratio"], key
+    for kind in ("train", "infer"):  # x backbone: the median over pairs of TMU time / the backbone's right after it
+        pair = rows[("paper", 1)][kind]
+        ratios = sorted(t / b for t, b in zip(pair["times"], pair["paired_backbone_times"]))
+        assert len(ratios) == 2 and pair["paired_ratio"] == pytest.approx(sum(ratios) / 2)
     paper = rows[("paper", 1)]["summary"]
     assert paper["train_flop_ratio"] > 1 and paper["train_ratio"] > 0  # TMU against its paired backbone
     assert "final table" in proc.stdout and report["peak_used"]["conv"] > 0
@@ -150,3 +154,16 @@ def test_methods_script_names_the_rows_it_has_when_asked_for_another():
 
     with pytest.raises(SystemExit, match="no Table 1 row uses the method"):
         methods.main(["--methods", "nonsense", "--out", "/dev/null"])
+
+
+def test_methods_script_runs_a_subset_on_another_backbone(tmp_path):
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import methods
+
+    out = tmp_path / "methods.json"
+    assert methods.main(["--backbone", "predrnn", "--methods", "l2sp,memory-transfer", "--hidden", "8,8", "--batch",
+                         "2", "--repeats", "2", "--threads", "1", "--out", str(out)]) == 0
+    report = json.loads(out.read_text())
+    assert [r["method"] for r in report["rows"]] == ["l2sp", "memory-transfer", "memory-transfer"]
+    assert report["rows"][0]["train_ratio"] == 1.0  # without the finetune row, ratios are to the first row
+    assert all(len(r["train_s"]) == 2 for r in report["rows"])
