@@ -400,16 +400,10 @@ def _children_cpu() -> float:
 def cpu_busy(interval: float = 1.0) -> float:
     """Fraction of all CPUs busy over `interval` seconds (read from /proc/stat; nan where it cannot be read).
     Called while this script runs no child, so it measures the other users of the machine."""
-    def read():
-        with open("/proc/stat") as f:
-            v = [int(x) for x in f.readline().split()[1:]]
-        idle = v[3] + (v[4] if len(v) > 4 else 0)
-        return sum(v), idle
-
     try:
-        t0, i0 = read()
+        t0, i0 = _proc_stat()
         time.sleep(interval)
-        t1, i1 = read()
+        t1, i1 = _proc_stat()
     except (OSError, ValueError, IndexError):
         return float("nan")
     return 1.0 - (i1 - i0) / max(1, t1 - t0)
