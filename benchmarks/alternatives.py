@@ -40,7 +40,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import speed  # noqa: E402 (the benchmark's model builder, data and timed step)
 
 
-
 # ---------------------------------------------------------------------------------------------------------------
 # the alterations, applied to one built model (and its memory bank)
 # ---------------------------------------------------------------------------------------------------------------

@@ -18,7 +18,7 @@ Options select backbones, M values, configurations, repeats; `--long-run` record
 for PredRNN at the paper's configuration (denormal slowdown check); `--memory-curve` records the peak memory of a
 training step against M (up to 64 sources) at the paper's configuration.
 
-    .venv/bin/python benchmarks/speed.py                       # default matrix (a few minutes)
+    .venv/bin/python benchmarks/speed.py                       # default matrix (about 30 minutes here)
     .venv/bin/python benchmarks/speed.py --configs demo --backbones convlstm --sources 0,2 --repeats 2   # quick
     .venv/bin/python benchmarks/speed.py --long-run --skip-matrix
     .venv/bin/python benchmarks/speed.py --memory-curve --skip-matrix
