@@ -20,7 +20,6 @@ import argparse
 import json
 import statistics
 import sys
-import time
 from collections import Counter
 from pathlib import Path
 from typing import NamedTuple
@@ -97,12 +96,6 @@ def kernels(torch, call: Call, *, with_tensors: bool = False):
     return (fns, (x, w, bias, grad_out)) if with_tensors else fns
 
 
-def timed(fn) -> float:
-    t0 = time.perf_counter()
-    fn()
-    return time.perf_counter() - t0
-
-
 def measure(torch, job: dict, repeats: int) -> dict:
     cfg, calls = record_calls(torch, job)
     steps = speed.SEQ_LEN - 1
@@ -130,7 +123,7 @@ def measure(torch, job: dict, repeats: int) -> dict:
         with torch.inference_mode():
             for s, f in fns.items():
                 for what, fn in f.items():
-                    seconds = timed(fn)
+                    seconds = speed._timeit(fn, repeats=1, warmup=0)[0]
                     work = backward_flops(s) if what == "backward" else call_flops(s)
                     ratios[what][s].append(work / seconds / 1e9 / speed.conv_probe(torch, calls=1))
     med = {what: {s: statistics.median(v) for s, v in per.items()} for what, per in ratios.items()}

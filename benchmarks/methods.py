@@ -53,6 +53,12 @@ ROWS = (
 REFERENCE = "finetune, 1 source"  # ratios are to this row, as the paper's finetuned ConvLSTM
 
 
+def reference_index(rows: tuple[Row, ...]) -> int:
+    """The row ratios are taken against: REFERENCE when it is measured, else the first row."""
+    labels = [r.label for r in rows]
+    return labels.index(REFERENCE) if REFERENCE in labels else 0
+
+
 def build(torch, row: Row, *, backbone: str, hidden: list[int], batch: int):
     from transmem.models import NetConfig, PredictiveNet
     from transmem.models.zoo import Source
@@ -106,7 +112,7 @@ def measure(torch, rows: tuple[Row, ...], *, backbone: str, hidden: list[int], b
             train_s[i].append(train_step(method, optimizer))
         for i, method in enumerate(methods):
             test_s[i].append(predict(method))
-    ref = [r.label for r in rows].index(REFERENCE) if REFERENCE in [r.label for r in rows] else 0
+    ref = reference_index(rows)
     out = []
     for i, (row, method) in enumerate(zip(rows, methods)):
         out.append({
@@ -159,7 +165,7 @@ def main(argv=None) -> int:
     torch = speed._setup_torch(args.threads)
     started = time.time()
     results = measure(torch, rows, backbone=args.backbone, hidden=args.hidden, batch=args.batch, repeats=args.repeats)
-    reference = next((r for r in results if r["label"] == REFERENCE), results[0])
+    reference = results[reference_index(rows)]
     print(f"{args.backbone} {len(args.hidden)} x {args.hidden[0]}, batch {args.batch}, {args.repeats} rounds, "
           f"{torch.get_num_threads()} threads; x ref: against '{reference['label']}' (paper: on a TITAN RTX GPU)")
     print_table(results, reference)

@@ -5,8 +5,11 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 ROOT = Path(__file__).resolve().parents[1]
+# Scripts run in this process get the thread count it already has: --threads 1 would slow every later test file.
+THREADS = str(torch.get_num_threads())
 
 
 def test_speed_script_writes_consistent_rows(tmp_path):
@@ -89,7 +92,7 @@ def test_conv_ceiling_records_every_convolution_of_the_step(tmp_path):
 
     out = tmp_path / "ceiling.json"
     assert conv_ceiling.main(["--config", "demo", "--hidden", "8,8", "--batch", "2", "--repeats", "1",
-                              "--threads", "1", "--out", str(out)]) == 0
+                              "--threads", THREADS, "--out", str(out)]) == 0
     report = json.loads(out.read_text())
     rows = report["rows"]
     assert sum(r["calls_per_step"] for r in rows) == 19 * 3  # two cells and the output head, 19 steps
@@ -128,7 +131,8 @@ def test_methods_script_times_every_table1_row_and_counts_its_parameters(tmp_pat
     import methods
 
     out = tmp_path / "methods.json"
-    assert methods.main(["--hidden", "8,8", "--batch", "2", "--repeats", "1", "--threads", "1", "--out", str(out)]) == 0
+    assert methods.main(["--hidden", "8,8", "--batch", "2", "--repeats", "1", "--threads", THREADS, "--out",
+                         str(out)]) == 0
     rows = {r["label"]: r for r in json.loads(out.read_text())["rows"]}
     assert list(rows) == [r.label for r in methods.ROWS]
     for label, row in rows.items():
@@ -162,8 +166,24 @@ def test_methods_script_runs_a_subset_on_another_backbone(tmp_path):
 
     out = tmp_path / "methods.json"
     assert methods.main(["--backbone", "predrnn", "--methods", "l2sp,memory-transfer", "--hidden", "8,8", "--batch",
-                         "2", "--repeats", "2", "--threads", "1", "--out", str(out)]) == 0
+                         "2", "--repeats", "2", "--threads", THREADS, "--out", str(out)]) == 0
     report = json.loads(out.read_text())
     assert [r["method"] for r in report["rows"]] == ["l2sp", "memory-transfer", "memory-transfer"]
     assert report["rows"][0]["train_ratio"] == 1.0  # without the finetune row, ratios are to the first row
     assert all(len(r["train_s"]) == 2 for r in report["rows"])
+
+
+def test_alternatives_script_runs_a_subset_on_a_released_tmu_and_names_what_it_has(tmp_path):
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import alternatives
+
+    out = tmp_path / "alternatives.json"
+    assert alternatives.main(["--alternatives", "split_transfer_conv,sigmoid_tanh", "--backbone", "predrnn",
+                              "--released", "--config", "demo", "--hidden", "8,8", "--batch", "2", "--sources", "1",
+                              "--repeats", "2", "--threads", THREADS, "--out", str(out)]) == 0
+    report = json.loads(out.read_text())
+    assert report["setup"]["backbone"] == "predrnn" and report["setup"]["released"] is True
+    assert list(report["rows"]) == ["split_transfer_conv", "sigmoid_tanh"]
+    assert all(len(r["alternative_s"]) == 2 for r in report["rows"].values())
+    with pytest.raises(SystemExit, match="unknown alternative"):
+        alternatives.main(["--alternatives", "nonsense"])
