@@ -162,11 +162,15 @@ def test_evaluate_predict_and_gates_from_checkpoints(zoo, tmp_path, capsys):
     assert "transfer gates" in capsys.readouterr().out
 
 
-def _run_config(out, iterations=6):
-    return load_config(None, TINY + [f"out={out}", f"iterations={iterations}", "checkpoint_every=3", "val_every=3"])
+def _run_config(out, iterations=6, extra=()):
+    return load_config(None, TINY + [f"out={out}", f"iterations={iterations}", "checkpoint_every=3", "val_every=3",
+                                     *extra])
 
 
-def test_resume_ends_with_the_same_weights_as_an_uninterrupted_run(tmp_path, monkeypatch):
+# the cosine schedule with a warm-up: the learning rate of a resumed step must come from the step alone
+@pytest.mark.parametrize("schedule", [(), ("lr_schedule=cosine", "warmup_fraction=0.34")], ids=["constant", "cosine"])
+def test_resume_ends_with_the_same_weights_as_an_uninterrupted_run(tmp_path, monkeypatch, schedule):
+    _run_config = lambda out, **kw: globals()["_run_config"](out, extra=schedule, **kw)  # noqa: E731
     Trainer(_run_config(tmp_path / "full"), progress=False).run()
     original = Trainer.train_step
     calls = {"n": 0}

@@ -21,10 +21,22 @@ FORMAT = "transmem-checkpoint/1"
 META_KEY = "transmem"
 
 
+def remove_leftover_temporaries(folder: str | Path, name: str = "*") -> list[Path]:
+    """Delete the temporary files that an interrupted atomic_write of `name` in `folder` left (a SIGKILL gives no
+    chance to clean up). Only one process writes a given file of a run folder, so any such file is stale."""
+    removed = []
+    for tmp in Path(folder).glob(f".{name}.*.tmp"):
+        if tmp.is_file():
+            tmp.unlink(missing_ok=True)
+            removed.append(tmp)
+    return removed
+
+
 def atomic_write(path: str | Path, write) -> None:
-    """Call write(tmp_path), then move tmp_path over path."""
+    """Call write(tmp_path), then move tmp_path over path (first removing what an interrupted write left)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    remove_leftover_temporaries(path.parent, path.name)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:

@@ -18,12 +18,23 @@ from transmem.training.predictor import load_predictor
 from transmem.training.trainer import resolve_device
 
 
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1 (0 and negatives are errors, never "not given")."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got '{text}'") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
 def add_parser(sub) -> None:
     p = sub.add_parser("predict", help="predict future frames of your own frames with a trained checkpoint")
     p.add_argument("checkpoint", help="a model checkpoint (best.safetensors) or zoo model file")
     p.add_argument("input", help=".npy/.npz sequence, folder of images, GIF or video")
-    p.add_argument("--horizon", type=int, help="frames to predict (default: the training run's output length)")
-    p.add_argument("--t-in", type=int, help="use the last T_IN input frames (default: all of them)")
+    p.add_argument("--horizon", type=positive_int, help="frames to predict (default: the training run's output length)")
+    p.add_argument("--t-in", type=positive_int, help="use the last T_IN input frames (default: all of them)")
     p.add_argument("--out", default="prediction", help="output folder (default ./prediction)")
     p.add_argument("--cmap", help="colormap for one-channel frames in the pictures, e.g. viridis for radar")
     p.add_argument("--device", default="auto")
@@ -34,11 +45,11 @@ def run(args: argparse.Namespace) -> int:
     net, meta = load_predictor(args.checkpoint)
     cfg = NetConfig.from_dict(meta["net"])
     frames = read_frames(args.input, channels=cfg.frame_channels, frame_size=cfg.frame_size)
-    if args.t_in:
+    if args.t_in is not None:
         if args.t_in > len(frames):
             raise ValueError(f"--t-in {args.t_in} asks for more frames than {args.input} holds ({len(frames)})")
         frames = frames[-args.t_in :]
-    horizon = args.horizon or meta.get("config", {}).get("data", {}).get("options", {}).get("t_out") or 10
+    horizon = args.horizon if args.horizon is not None else meta.get("config", {}).get("data", {}).get("options", {}).get("t_out") or 10
     device = resolve_device(args.device)
     x = torch.from_numpy(np.ascontiguousarray(frames)).unsqueeze(0).to(device)
     future = net.to(device).predict(x, horizon=horizon)[0].clamp(0, 1).cpu().numpy()

@@ -32,6 +32,9 @@ class NetConfig:
     n_sources: int = 0  # M: the number of memory distillers and transfer gates in each TMU layer
     tmu_layers: tuple[int, ...] | None = None  # None: every layer (the paper), or layer 0 alone when released
     released: bool = False  # the authors' released TMU cell instead of the paper's
+    # layers whose gate convolution is followed by a LayerNorm, as in the released TMU cell (which has it in its
+    # TMU layer whatever this says); true: every layer. Normalised to a tuple of layer indices
+    gate_norm: bool | tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         set_ = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731 (frozen dataclass normalisation)
@@ -60,6 +63,13 @@ class NetConfig:
             if not layers or layers[0] < 0 or layers[-1] >= len(self.hidden):
                 raise ValueError(f"tmu_layers {self.tmu_layers} must name layers in 0..{len(self.hidden) - 1}")
             set_("tmu_layers", layers)
+        if isinstance(self.gate_norm, bool):
+            set_("gate_norm", tuple(range(len(self.hidden))) if self.gate_norm else ())
+        else:
+            norm = tuple(sorted(set(int(k) for k in self.gate_norm)))
+            if norm and (norm[0] < 0 or norm[-1] >= len(self.hidden)):
+                raise ValueError(f"gate_norm layers {list(self.gate_norm)} must be in 0..{len(self.hidden) - 1}")
+            set_("gate_norm", norm)
         if self.backbone == "mim" and len(set(self.hidden)) > 1:
             raise ValueError("MIM blocks difference the hidden state of the layer below: give all layers one width")
 
@@ -148,6 +158,7 @@ class PredictiveNet(nn.Module):
                 state_size=config.state_size,
                 n_sources=config.n_sources if layer in tmu else 0,
                 released=config.released,
+                gate_norm=layer in config.gate_norm,
                 zigzag_channels=hidden[layer - 1] if backbone.zigzag else 0,  # layer 0 reads the top layer's M
                 peepholes=config.peepholes,
             )

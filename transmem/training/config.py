@@ -38,6 +38,10 @@ class ModelConfig:
     # The authors' released TMU cell (layer 0 only) by default: in the flying-digits study it was the only TMU that
     # beat training from scratch; false gives the paper's text (every layer a TMU). docs/results-flying-digits.md
     released: bool = True
+    # LayerNorm over the fused gate convolution (the released TMU cell has one in its TMU layer) for plain layers
+    # too: false, true (every layer) or a list of layers. The control that tells the released cell's norm from
+    # the transfer (docs/results-flying-digits.md)
+    gate_norm: bool | list[int] = False
 
 
 @dataclass
@@ -66,6 +70,9 @@ class TrainConfig:
     iterations: int = 1000
     batch_size: int = 8
     lr: float = 1e-3
+    lr_schedule: str = "constant"  # constant, or cosine decay to lr_min after the warm-up (training/schedule.py)
+    warmup_fraction: float = 0.0  # share of training over which lr rises linearly from lr / warm-up steps
+    lr_min: float = 0.0  # where cosine decay ends
     grad_clip: float | None = None
     reverse_time: bool = False  # a second step on the time-reversed clip (reference implementation)
     val_every: int = 200

@@ -31,6 +31,7 @@ from tqdm import tqdm
 
 from transmem.checkpoint import (
     atomic_write,
+    remove_leftover_temporaries,
     load_checkpoint,
     optimizer_from_tensors,
     optimizer_to_tensors,
@@ -45,10 +46,11 @@ from transmem.models.network import count_parameters
 from transmem.models.zoo import load_source
 from transmem.registry import METHODS
 from transmem.training.config import TrainConfig, save_config
+from transmem.training.lr_schedule import learning_rate
 from transmem.training.methods.base import Method
 from transmem.training.predictor import load_predictor, save_predictor
 
-LOG_FIELDS = ("step", "loss", "frame", "distill", "extra", "eta", "seconds")
+LOG_FIELDS = ("step", "loss", "frame", "distill", "extra", "eta", "lr", "seconds")
 VALID_FIELDS = ("step", "mse", "ssim")
 
 
@@ -128,6 +130,7 @@ class Trainer:
         self.model: torch.nn.Module = self.method
         if self.world > 1:
             self.model = torch.nn.parallel.DistributedDataParallel(self.method)
+        self.lr_at(0)  # a bad schedule name fails here, before any file is written
         self.optimizer = torch.optim.Adam(self.method.trainable_parameters(), lr=config.lr)
         self.progress = progress and self.rank == 0
         self.step = 0
@@ -137,6 +140,11 @@ class Trainer:
         if config.precision not in ("auto", "bf16", "fp32"):
             raise ValueError(f"precision must be auto, bf16 or fp32, got '{config.precision}'")
         self.autocast = dict(device_type=self.device.type, dtype=torch.bfloat16, enabled=use_bf16)
+
+    def lr_at(self, step: int) -> float:
+        c = self.config
+        return learning_rate(step, lr=c.lr, iterations=c.iterations, schedule=c.lr_schedule,
+                             warmup_fraction=c.warmup_fraction, lr_min=c.lr_min)
 
     # -- checkpoints ------------------------------------------------------------------------------------------
     @property
@@ -214,6 +222,8 @@ class Trainer:
                 f"{self.out} already holds a run; pass --resume to continue it, or choose another --out"
             )
         self.out.mkdir(parents=True, exist_ok=True)
+        if resume and self.rank == 0:
+            remove_leftover_temporaries(self.out)  # a kill during a checkpoint write leaves its temporary behind
         resumed = self.resume() if resume else False
         if self.rank == 0:
             save_config(cfg, self.out / "config.yaml")
@@ -228,6 +238,9 @@ class Trainer:
                     self.method.set_progress(self.step / cfg.iterations)
                 idx = batch_indices(self.step, len(train), cfg.batch_size, cfg.seed)
                 mask, eta = sampling_mask(self.step, cfg, cfg.batch_size, t, t_in)
+                lr = self.lr_at(self.step)
+                for group in self.optimizer.param_groups:
+                    group["lr"] = lr
                 sl = slice(self.rank * local, (self.rank + 1) * local)
                 frames = torch.from_numpy(train.frames[np.sort(idx[sl].numpy()), :t]).to(self.device)
                 mask = mask[sl].to(self.device)
@@ -241,7 +254,7 @@ class Trainer:
                 bar.update(1)
                 bar.set_postfix(loss=f"{parts['total']:.4g}")
                 if self.step % cfg.log_every == 0 or self.step == cfg.iterations:
-                    log.write(self.step, parts, eta, self.step_seconds[-1])
+                    log.write(self.step, parts, eta, lr, self.step_seconds[-1])
                 if self.step % cfg.val_every == 0 or self.step == cfg.iterations:
                     metrics = self.validate()
                     log.validation(self.step, metrics)
@@ -309,18 +322,19 @@ class _Log:
 
         self.tb = SummaryWriter(str(out / "tb"), purge_step=resume_from)
 
-    def write(self, step: int, parts: dict[str, float], eta: float, seconds: float) -> None:
+    def write(self, step: int, parts: dict[str, float], eta: float, lr: float, seconds: float) -> None:
         if not self.enabled:
             return
         known = {"total", "frame", "distill"}
         extra = sum(v for k, v in parts.items() if k not in known)
         row = {"step": step, "loss": parts["total"], "frame": parts["frame"], "distill": parts.get("distill", ""),
-               "extra": extra if len(parts) > len(known & set(parts)) else "", "eta": eta, "seconds": seconds}
+               "extra": extra if len(parts) > len(known & set(parts)) else "", "eta": eta, "lr": lr, "seconds": seconds}
         self.writer.writerow(row)
         self.file.flush()
         for k, v in parts.items():
             self.tb.add_scalar(f"train/{k}", v, step)
         self.tb.add_scalar("train/eta", eta, step)
+        self.tb.add_scalar("train/lr", lr, step)
 
     def validation(self, step: int, metrics: dict[str, Any]) -> None:
         if self.enabled:

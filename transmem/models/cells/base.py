@@ -26,6 +26,7 @@ class CellSpec:
     state_size: tuple[int, int]
     n_sources: int = 0  # > 0 makes the cell a TMU with this many memory distillers and transfer gates
     released: bool = False  # the authors' released TMU: LayerNorm on the gate conv, H from C~
+    gate_norm: bool = False  # LayerNorm on the gate conv without a TMU (the released cell's norm, as a control)
     zigzag_channels: int = 0  # channels of the incoming spatiotemporal memory M (PredRNN, MIM)
     peepholes: bool = False
 
@@ -53,7 +54,7 @@ class RecurrentCell(nn.Module):
         is_tmu = spec.n_sources > 0
         out = (n_gates + spec.n_sources) * spec.hidden
         self.gate_conv = conv(spec.in_channels + spec.hidden, out, spec.kernel_size)
-        self.gate_norm = nn.LayerNorm([out, *spec.state_size]) if (spec.released and is_tmu) else None
+        self.gate_norm = nn.LayerNorm([out, *spec.state_size]) if (spec.gate_norm or (spec.released and is_tmu)) else None
         self.tmu = (
             TransferableMemory(
                 channels=spec.hidden, n_sources=spec.n_sources, released=spec.released, state_size=spec.state_size

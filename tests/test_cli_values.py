@@ -1,0 +1,64 @@
+"""Numeric command-line values: 0 and negatives are errors with one line and exit code 2, never "not given";
+and an interrupted checkpoint write leaves no temporary file behind once the run goes on."""
+import numpy as np
+import pytest
+
+from transmem.checkpoint import atomic_write, remove_leftover_temporaries
+from transmem.cli import main
+
+SHIPPED = "zoo/demo-mnist1/model.safetensors"  # 32x32 one-channel frames
+
+
+@pytest.fixture
+def clip(tmp_path):
+    path = tmp_path / "clip.npy"
+    np.save(path, np.random.default_rng(0).random((6, 32, 32)).astype(np.float32))
+    return str(path)
+
+
+@pytest.mark.parametrize("flag,value,message", [
+    ("--horizon", "0", "argument --horizon: must be >= 1, got 0"),
+    ("--horizon", "-2", "argument --horizon: must be >= 1, got -2"),
+    ("--t-in", "0", "argument --t-in: must be >= 1, got 0"),
+    ("--t-in", "-3", "argument --t-in: must be >= 1, got -3"),
+    ("--t-in", "two", "argument --t-in: expected a whole number >= 1, got 'two'"),
+])
+def test_predict_refuses_non_positive_counts(tmp_path, clip, capsys, flag, value, message):
+    out = tmp_path / "p"
+    with pytest.raises(SystemExit) as exit_:
+        main(["predict", SHIPPED, clip, flag, value, "--out", str(out)])
+    assert exit_.value.code == 2
+    assert message in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_predict_takes_the_last_t_in_frames_and_the_given_horizon(tmp_path, clip, capsys):
+    assert main(["predict", SHIPPED, clip, "--t-in", "4", "--horizon", "1", "--out", str(tmp_path / "p")]) == 0
+    assert "4 input frames -> 1 predicted frames" in capsys.readouterr().out
+    assert np.load(tmp_path / "p" / "prediction.npy").shape == (1, 1, 32, 32)
+    assert main(["predict", SHIPPED, clip, "--t-in", "7", "--out", str(tmp_path / "q")]) == 2
+    assert "--t-in 7 asks for more frames than" in capsys.readouterr().err
+
+
+def test_a_killed_write_leaves_a_temporary_that_the_next_write_removes(tmp_path):
+    stale = tmp_path / ".last.safetensors.abc123.tmp"  # what a SIGKILL during atomic_write leaves
+    stale.write_bytes(b"")
+    other = tmp_path / ".best.safetensors.xyz.tmp"
+    other.write_bytes(b"")
+    atomic_write(tmp_path / "last.safetensors", lambda tmp: open(tmp, "wb").write(b"new"))
+    assert not stale.exists() and other.exists()  # only the temporaries of the file being written
+    assert (tmp_path / "last.safetensors").read_bytes() == b"new"
+    assert remove_leftover_temporaries(tmp_path) == [other] and not other.exists()
+
+
+def test_resume_removes_the_temporaries_of_an_interrupted_write(tmp_path):
+    from test_training import _run_config
+    from transmem.training.trainer import Trainer
+
+    config = _run_config(tmp_path / "run", iterations=3)
+    Trainer(config, progress=False).run()
+    stale = tmp_path / "run" / ".last.safetensors.killed.tmp"
+    stale.write_bytes(b"")
+    config.iterations = 3
+    Trainer(config, progress=False).run(resume=True)
+    assert not stale.exists()
