@@ -170,8 +170,10 @@ def _run_config(out, iterations=6, extra=()):
 # the cosine schedule with a warm-up: the learning rate of a resumed step must come from the step alone
 @pytest.mark.parametrize("schedule", [(), ("lr_schedule=cosine", "warmup_fraction=0.34")], ids=["constant", "cosine"])
 def test_resume_ends_with_the_same_weights_as_an_uninterrupted_run(tmp_path, monkeypatch, schedule):
-    _run_config = lambda out, **kw: globals()["_run_config"](out, extra=schedule, **kw)  # noqa: E731
-    Trainer(_run_config(tmp_path / "full"), progress=False).run()
+    def config(out):
+        return _run_config(out, extra=schedule)
+
+    Trainer(config(tmp_path / "full"), progress=False).run()
     original = Trainer.train_step
     calls = {"n": 0}
 
@@ -183,10 +185,10 @@ def test_resume_ends_with_the_same_weights_as_an_uninterrupted_run(tmp_path, mon
 
     monkeypatch.setattr(Trainer, "train_step", killed_after_four)
     with pytest.raises(KeyboardInterrupt):
-        Trainer(_run_config(tmp_path / "cut"), progress=False).run()
+        Trainer(config(tmp_path / "cut"), progress=False).run()
     monkeypatch.setattr(Trainer, "train_step", original)
     assert load_file(str(tmp_path / "cut" / "last.safetensors"))["optim/0.step"].item() == 3
-    Trainer(_run_config(tmp_path / "cut"), progress=False).run(resume=True)
+    Trainer(config(tmp_path / "cut"), progress=False).run(resume=True)
     full = load_file(str(tmp_path / "full" / "last.safetensors"))
     cut = load_file(str(tmp_path / "cut" / "last.safetensors"))
     assert full.keys() == cut.keys()

@@ -49,7 +49,9 @@ def run(args: argparse.Namespace) -> int:
         if args.t_in > len(frames):
             raise ValueError(f"--t-in {args.t_in} asks for more frames than {args.input} holds ({len(frames)})")
         frames = frames[-args.t_in :]
-    horizon = args.horizon if args.horizon is not None else meta.get("config", {}).get("data", {}).get("options", {}).get("t_out") or 10
+    horizon = args.horizon
+    if horizon is None:  # the training run's output length
+        horizon = meta.get("config", {}).get("data", {}).get("options", {}).get("t_out") or 10
     device = resolve_device(args.device)
     x = torch.from_numpy(np.ascontiguousarray(frames)).unsqueeze(0).to(device)
     future = net.to(device).predict(x, horizon=horizon)[0].clamp(0, 1).cpu().numpy()

@@ -70,7 +70,7 @@ class TrainConfig:
     iterations: int = 1000
     batch_size: int = 8
     lr: float = 1e-3
-    lr_schedule: str = "constant"  # constant, or cosine decay to lr_min after the warm-up (training/schedule.py)
+    lr_schedule: str = "constant"  # constant, or cosine decay to lr_min after the warm-up (training/lr_schedule.py)
     warmup_fraction: float = 0.0  # share of training over which lr rises linearly from lr / warm-up steps
     lr_min: float = 0.0  # where cosine decay ends
     grad_clip: float | None = None

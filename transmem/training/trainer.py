@@ -31,10 +31,10 @@ from tqdm import tqdm
 
 from transmem.checkpoint import (
     atomic_write,
-    remove_leftover_temporaries,
     load_checkpoint,
     optimizer_from_tensors,
     optimizer_to_tensors,
+    remove_leftover_temporaries,
     save_checkpoint,
     split_prefix,
     with_prefix,

@@ -59,7 +59,7 @@ class Method(nn.Module):
             hidden=tuple(m.hidden),
             kernel_size=m.kernel_size,
             peepholes=m.peepholes,
-            gate_norm=m.gate_norm if isinstance(m.gate_norm, bool) else tuple(m.gate_norm),
+            gate_norm=m.gate_norm,  # NetConfig turns a list into a tuple of layers
         )
 
     def forward(self, frames: torch.Tensor, *, mask: torch.Tensor, t_in: int) -> tuple[torch.Tensor, dict[str, float]]:
