@@ -32,3 +32,27 @@ def test_paper_configs_use_the_paper_settings():
         cfg = load_config(Path(__file__).parent.parent / "configs" / f"{name}.yaml")
         assert (cfg.model.hidden, cfg.batch_size, cfg.lr, cfg.iterations, cfg.beta) == ([64] * 4, 8, 1e-3, 80000, 0.1)
     assert load_config(Path(__file__).parent.parent / "configs" / "radar.yaml").model.kernel_size == 3
+
+
+@pytest.mark.parametrize("override, message", [
+    ("iterations=ten", "config key iterations must be an integer, got 'ten'"),
+    ("batch_size=1.5", "config key batch_size must be an integer, got 1.5"),
+    ("model.released=yes please", "config key model.released must be true or false"),
+    ("model.hidden=[32, true]", "config key model.hidden must be a list of integers"),
+    ("model.hidden=[]", "model.hidden must be a non-empty list of positive widths"),
+    ("lr=-0.001", "lr must be > 0, got -0.001"),
+    ("beta=-1", r"beta must be in \[0, inf\], got -1.0"),
+    ("warmup_fraction=1.5", r"warmup_fraction must be in \[0, 1\]"),
+    ("precision=fp16", "precision 'fp16' is not one of auto, bf16, fp32"),
+    ("distill_norm=l1", "distill_norm 'l1' is not one of element"),
+    ("data=3", "data: expected a mapping, got int"),
+])
+def test_a_config_value_of_the_wrong_type_or_range_is_named_with_what_it_accepts(override, message):
+    with pytest.raises(ValueError, match=message):
+        load_config(None, [override])
+
+
+def test_numbers_yaml_reads_as_text_are_numbers():
+    """PyYAML reads 1e-3 (no dot) as a string; a float field takes it as the number it is."""
+    config = load_config(None, ["lr=1e-3", "beta=0", "model.gate_norm=[0]"])
+    assert config.lr == 0.001 and isinstance(config.beta, float) and config.model.gate_norm == [0]

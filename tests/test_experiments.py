@@ -1,7 +1,9 @@
-"""experiments/flying_digits/run.py end to end on a tiny study: sources made, runs trained once, tables and figures."""
+"""experiments/run.py end to end on a tiny study: sources made, each config trained once, a compact result per run,
+nothing retrained on a fresh clone, and the report rebuilt from the result files alone."""
 import importlib.util
 import json
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -14,11 +16,13 @@ TINY_BASE = {
              "options": {"frame_size": 16, "seq_len": 6, "t_in": 3}},
     "model": {"hidden": [8, 8], "kernel_size": 3, "patch_size": 2},
     "iterations": 4, "batch_size": 4, "val_every": 2, "log_every": 1, "checkpoint_every": 2,
+    "lr_schedule": "cosine",
 }
 
 
 def _runner():
-    spec = importlib.util.spec_from_file_location("flying_digits_run", ROOT / "experiments/flying_digits/run.py")
+    sys.path.insert(0, str(ROOT / "experiments"))
+    spec = importlib.util.spec_from_file_location("run", ROOT / "experiments/run.py")
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # dataclasses look their module up while the file executes
     spec.loader.exec_module(module)
@@ -29,61 +33,106 @@ def _runner():
 def study(tmp_path):
     (tmp_path / "base.yaml").write_text(yaml.safe_dump(TINY_BASE))
     mt = {"method": "memory-transfer", "sources": ["tiny-1", "tiny-2"]}
+    table = "Table 1 at the converged scale"  # the flying-digits report's table, so its own parts are drawn too
     study = {
         "base": str(tmp_path / "base.yaml"),
         "workdir": str(tmp_path / "runs"),
+        "report": str(tmp_path / "report"),
+        "zoo": str(tmp_path / "zoo"),
         "sources": {"tiny-1": {"dataset": "mnist1", "set": {"iterations": 2}},
                     "tiny-2": {"dataset": "mnist2", "set": {"iterations": 2}}},
         "groups": {
-            "table": {"seeds": [0, 1], "runs": {"scratch": {"label": "scratch", "method": "scratch"},
-                                                "finetune-2": {"label": "ft", "method": "finetune", "sources": ["tiny-2"]},
-                                                "mt-both": {"label": "tmu", **mt, "beta": 0.01}}},
-            "beta": {"seeds": [0], "runs": {"mt-b0.01": {"label": "0.01", **mt, "beta": 0.01},  # = mt-both-s0
-                                            "mt-b1": {"label": "1", **mt, "beta": 1.0}}},
-            "length": {"seeds": [0], "runs": {"scratch-long": {"label": "scratch", "method": "scratch",
-                                                                "iterations": 6}}},
+            "plain": {"table": table, "reference": "scratch", "seeds": [0, 1],
+                      "runs": {"scratch": {"label": "scratch", "method": "scratch"},
+                               "finetune-2": {"label": "ft", "method": "finetune", "sources": ["tiny-2"]}}},
+            "mt": {"table": table, "seeds": [0], "runs": {"mt-both": {"label": "tmu", **mt, "beta": 0.01}}},
+            "beta": {"title": "beta", "seeds": [0], "set": {"beta": 0.01},
+                     "runs": {"mt-b0.01": {"label": "0.01", **mt},  # the same config as mt-both-s0
+                              "mt-b1": {"label": "1", **mt, "beta": 1.0}}},  # the run's own setting wins
         },
     }
-    path = tmp_path / "study.yaml"
+    folder = tmp_path / "study"
+    folder.mkdir()
+    shutil.copy(ROOT / "experiments/flying_digits/report.py", folder / "report.py")
+    path = folder / "study.yaml"
     path.write_text(yaml.safe_dump(study, sort_keys=False))
     return path
 
 
-def test_the_study_runs_each_config_once_and_writes_its_report(study, tmp_path, capsys):
+def test_a_study_trains_each_config_once_and_its_report_needs_only_the_result_files(study, tmp_path, capsys):
     run = _runner()
-    report = tmp_path / "report"
-    args = ["--study", str(study), "--report-dir", str(report), "--jobs", "2"]
+    args = [str(study), "--jobs", "2"]
     assert run.main([*args, "--dry-run"]) == 0
-    assert "8 distinct runs, 8 to train" in capsys.readouterr().out  # mt-b0.01-s0 is mt-both-s0
+    assert "6 distinct runs to train" in capsys.readouterr().out  # mt-b0.01-s0 is mt-both-s0
     runs = tmp_path / "runs"
     runs.mkdir()
-    (runs / "scratch-s1.log.lock").write_text(str(os.getpid()))  # a live runner holds it: left alone
-    (runs / "scratch-s0.log.lock").write_text("999999999")  # a dead runner's lock: taken over
-    assert run.main([*args, "--match", "scratch"]) == 0  # scratch-s0, scratch-long-s0 (scratch-s1 is held)
+    (runs / "scratch-s1.lock").write_text(str(os.getpid()))  # a live runner holds it: left alone
+    (runs / "scratch-s0.lock").write_text("999999999")  # a dead runner's lock: taken over
+    assert run.main([*args, "--match", "scratch"]) == 0
     assert "skip  scratch-s1  (another runner is training it)" in capsys.readouterr().out
-    assert run.main([*args, "--dry-run"]) == 0
-    assert "8 distinct runs, 6 to train" in capsys.readouterr().out
-    (runs / "scratch-s1.log.lock").unlink()
+    results = study.parent / "results"
+    assert sorted(p.name for p in results.glob("*.json")) == ["scratch-s0.json"]
+    (runs / "scratch-s1.lock").unlink()
     assert run.main(args) == 0
-    assert (runs / "zoo" / "tiny-1" / "model.safetensors").is_file()
-    assert not (runs / "mt-b0.01-s0").exists() and (runs / "mt-both-s0" / "results.json").is_file()
-    tables = (report / "tables.md").read_text()
-    assert "| tmu | tiny-1, tiny-2 |" in tables and "94.7 / 0.777" in tables  # beside the paper's numbers
-    assert "± " in tables  # two seeds: mean ± std
-    for picture in ("beta.png", "learning-curves.png", "predictions.png"):
-        assert (report / picture).stat().st_size > 0, picture
-    gates = json.loads((report / "gates.json").read_text())
-    assert set(gates["mt-both-s0"]["mean"]) == {"tiny-1", "tiny-2"}
-    # a second call trains nothing; a finished run of other settings is never overwritten
+    assert (tmp_path / "zoo" / "tiny-1" / "model.safetensors").is_file()
+    assert sorted(p.stem for p in results.glob("*.json")) == [
+        "finetune-2-s0", "finetune-2-s1", "mt-b1-s0", "mt-both-s0", "scratch-s0", "scratch-s1",
+        "source-tiny-1", "source-tiny-2"]
+    mt = json.loads((results / "mt-both-s0.json").read_text())
+    assert mt["config"]["sources"] == ["tiny-1", "tiny-2"] and mt["config"]["seed"] == 0
+    assert set(mt["gates"]["mean"]) == {"tiny-1", "tiny-2"} and 0 <= mt["gates"]["mean"]["tiny-1"] <= 1
+    assert mt["valid_curve"]["step"] == [2.0, 4.0] and len(mt["train_curve"]["lr"]) == 4
+    assert mt["elapsed_s"] > 0 and mt["train_s_per_batch"] > 0 and mt["machine"]["threads"] == 1
+    assert mt["sample"]["prediction"]["shape"] == [1, 3, 1, 16, 16]
+    assert json.loads((results / "mt-b1-s0.json").read_text())["config"]["beta"] == 1.0
+    assert json.loads((results / "scratch-s0.json").read_text())["gates"] is None
+
+    # a fresh clone: the run folders are gone, the result files are there. Nothing is trained again, and the
+    # report is rebuilt from the result files alone.
+    shutil.rmtree(runs)
+    shutil.rmtree(tmp_path / "report")
     capsys.readouterr()
     assert run.main([*args, "--dry-run"]) == 0
-    assert "0 to train" in capsys.readouterr().out
-    assert run.main([*args, "--only", "beta", "--dry-run"]) == 0  # mt-b0.01-s0 is found in the table's folder
-    out = capsys.readouterr().out
-    assert "0 to train" in out and str(runs / "mt-both-s0") in out
-    results = runs / "scratch-s0" / "results.json"
-    data = json.loads(results.read_text())
+    assert "0 distinct runs to train" in capsys.readouterr().out
+    assert run.main([*args, "--report-only"]) == 0
+    assert not runs.exists()
+    report = (tmp_path / "report" / "tables.md").read_text()
+    assert "## Table 1 at the converged scale" in report and "## beta" in report
+    assert "| ft |" in report and "± " in report  # two seeds: mean ± std
+    assert "| scratch | " in report and "+0.0 %" in report and "| 1 |" in report  # the beta group's own table
+    assert "Table 1 beside the paper's" in report and "| 110.0 | -8.7 % |" in report  # flying-digits parts
+    assert "tiny-1: " in report  # gate averages
+    for picture in ("curves-plain.png", "curves-beta.png", "predictions.png"):
+        assert (tmp_path / "report" / picture).stat().st_size > 0, picture
+
+    # a committed result of other settings is never overwritten: the error names the file and the fix
+    path = results / "scratch-s0.json"
+    data = json.loads(path.read_text())
     data["config"]["lr"] = 0.5
-    results.write_text(json.dumps(data))
-    with pytest.raises(ValueError, match="holds a finished run with other settings"):
+    path.write_text(json.dumps(data))
+    with pytest.raises(SystemExit, match=r"scratch-s0.json holds a run with other settings \(they differ in lr\)"):
         run.main([*args, "--dry-run"])
+
+
+def test_a_bad_study_file_fails_before_anything_is_trained(tmp_path):
+    run = _runner()
+    (tmp_path / "base.yaml").write_text(yaml.safe_dump(TINY_BASE))
+    spec = {"base": str(tmp_path / "base.yaml"), "workdir": str(tmp_path / "runs"), "report": str(tmp_path / "r"),
+            "groups": {"g": {"seeds": [0], "runs": {"x": {"method": "scratch", "lr_schedule": "linear"}}}}}
+    path = tmp_path / "study.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    with pytest.raises(SystemExit, match="group 'g', run 'x': .*lr_schedule"):
+        run.main([str(path)])
+    spec["groups"]["g"]["sed"] = [0]
+    path.write_text(yaml.safe_dump(spec))
+    with pytest.raises(SystemExit, match=r"unknown keys \['sed'\]"):
+        run.main([str(path)])
+    assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize("study", ["flying_digits", "flying_digits_500"])
+def test_the_shipped_studies_resolve(study, capsys):
+    """Every run of the repository's studies resolves to a valid config; the plan lists them."""
+    run = _runner()
+    assert run.main([str(ROOT / "experiments" / study / "study.yaml"), "--dry-run"]) == 0
+    assert "distinct runs to train" in capsys.readouterr().out

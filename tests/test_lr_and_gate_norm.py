@@ -48,7 +48,10 @@ def test_the_trainer_steps_with_the_scheduled_rate(tmp_path):
 
 
 def test_a_bad_schedule_name_is_refused_before_any_file_is_written(tmp_path):
-    config = load_config(None, TINY + [f"out={tmp_path / 'run'}", "lr_schedule=linear"])
+    with pytest.raises(ValueError, match="lr_schedule 'linear' is not one of constant, cosine"):
+        load_config(None, TINY + [f"out={tmp_path / 'run'}", "lr_schedule=linear"])
+    config = load_config(None, TINY + [f"out={tmp_path / 'run'}"])
+    config.lr_schedule = "linear"  # set in code, past the config check: the trainer refuses it too
     with pytest.raises(ValueError, match="lr_schedule 'linear'"):
         Trainer(config, progress=False)
     assert not (tmp_path / "run").exists()

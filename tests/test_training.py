@@ -102,7 +102,9 @@ def test_distill_norm_reaches_the_loss_and_bad_names_are_refused(zoo):
         parts[norm] = method(frames, mask=torch.ones(2, frames.shape[1] - 2), t_in=3)[1]
     c, h, w = 8, 8, 8  # hidden 8 on a 16x16 frame with patch 2
     assert parts["frame"]["distill"] == pytest.approx(parts["element"]["distill"] * c * h * w, rel=1e-5)
-    config = load_config(None, [*TINY, "method=memory-transfer", "sources=[one]", "distill_norm=sum"])
+    with pytest.raises(ValueError, match="distill_norm 'sum' is not one of"):
+        load_config(None, [*TINY, "method=memory-transfer", "sources=[one]", "distill_norm=sum"])
+    config.distill_norm = "sum"  # set in code, past the config check: the method refuses it too
     with pytest.raises(ValueError, match="distill_norm 'sum' is not one of"):
         build_method(config, data, zoo=str(zoo))
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from transmem.cli.gates import gate_statistics
+from transmem.evaluation.gates import gate_statistics
 from transmem.cli.train import export_to_zoo
 from transmem.data.frames_io import write_strip
 from transmem.models.io import load_model

@@ -12,8 +12,7 @@ import torch
 
 from transmem.checkpoint import atomic_write
 from transmem.cli.data import parse_options
-from transmem.data import load_dataset
-from transmem.evaluation.evaluate import evaluate_model
+from transmem.evaluation.evaluate import dataset_for_model, evaluate_model
 from transmem.training.predictor import load_predictor
 from transmem.training.trainer import resolve_device
 
@@ -36,18 +35,7 @@ def add_parser(sub) -> None:
 
 
 def dataset_for(args: argparse.Namespace, meta: dict):
-    trained = meta.get("config", {}).get("data", {})
-    name = args.dataset or trained.get("name")
-    if name is None:
-        raise ValueError("the checkpoint does not say which dataset it was trained on: pass --dataset")
-    options = parse_options(args.option)
-    if args.dataset is None or args.dataset == trained.get("name"):
-        options = {**trained.get("options", {}), **options}
-        options.setdefault("seed", trained.get("seed", 0))
-        size = args.size or trained.get(f"{args.split}_size")
-    else:
-        size = args.size
-    return load_dataset(name, args.split, size=size, **options)
+    return dataset_for_model(meta, args.split, dataset=args.dataset, size=args.size, options=parse_options(args.option))
 
 
 def run(args: argparse.Namespace) -> int:

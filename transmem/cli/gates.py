@@ -7,10 +7,10 @@ import json
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from transmem.checkpoint import atomic_write
 from transmem.cli.evaluate import dataset_for
+from transmem.evaluation.gates import gate_statistics
 from transmem.models.network import PredictiveNet
 from transmem.training.predictor import load_predictor
 
@@ -25,23 +25,6 @@ def add_parser(sub) -> None:
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--out", default="gates", help="folder for gates.json and gates.png (default ./gates)")
     p.set_defaults(func=run)
-
-
-@torch.no_grad()
-def gate_statistics(net, data, batch_size: int) -> tuple[dict[int, np.ndarray], dict[int, np.ndarray]]:
-    """Per TMU layer: mean gate per source (M,) over sequences, steps and positions, and the gate maps of the
-    first sequence (S, M, h, w)."""
-    sums: dict[int, torch.Tensor] = {}
-    first: dict[int, np.ndarray] = {}
-    n = 0
-    for start in range(0, len(data), batch_size):
-        clip = torch.from_numpy(data.frames[start : start + batch_size, : data.t_in + data.t_out])
-        out = net(clip, t_in=data.t_in)
-        for layer, g in out.gate_maps.items():
-            sums[layer] = sums.get(layer, 0) + g.sum(dim=(0, 1, 3, 4)) / (g.shape[1] * g.shape[3] * g.shape[4])
-            first.setdefault(layer, g[0].numpy())
-        n += len(clip)
-    return {k: (v / n).numpy() for k, v in sums.items()}, first
 
 
 def run(args: argparse.Namespace) -> int:

@@ -7,6 +7,7 @@ from typing import Any, Sequence
 
 import torch
 
+from transmem.data import load_dataset
 from transmem.data.base import SequenceData
 from transmem.metrics import Contingency, MetricAccumulator, to_dbz
 from transmem.models.network import PredictiveNet
@@ -53,3 +54,19 @@ def evaluate_model(
         result.update(table.all_reduce().summary())
     result["test_ms_per_seq"] = 1000.0 * seconds / max(count, 1)
     return result
+
+
+def dataset_for_model(meta: dict, split: str, *, dataset: str | None = None, size: int | None = None,
+                      options: dict | None = None) -> SequenceData:
+    """The split a checkpoint should be scored on: its training dataset with the same options and seed (so 'test'
+    is the very test set it was validated against), unless `dataset` names another one."""
+    trained = meta.get("config", {}).get("data", {})
+    name = dataset or trained.get("name")
+    if name is None:
+        raise ValueError("the checkpoint does not say which dataset it was trained on: pass --dataset")
+    options = dict(options or {})
+    if dataset is None or dataset == trained.get("name"):
+        options = {**trained.get("options", {}), **options}
+        options.setdefault("seed", trained.get("seed", 0))
+        size = size or trained.get(f"{split}_size")
+    return load_dataset(name, split, size=size, **options)

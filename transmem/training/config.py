@@ -6,11 +6,15 @@ always wins over the file.
 from __future__ import annotations
 
 import dataclasses
+import types
+import typing
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from transmem.training.lr_schedule import LR_SCHEDULES
 
 
 @dataclass
@@ -87,6 +91,29 @@ class TrainConfig:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    def check(self) -> None:
+        """Values the types allow but training cannot use, refused with the key and what it accepts. Names that
+        registries own (method, backbone, dataset) are checked where they are looked up, with the list of names."""
+        from transmem.training.objective import DISTILL_NORMS
+
+        choices = {"lr_schedule": LR_SCHEDULES, "distill_norm": DISTILL_NORMS, "precision": ("auto", "bf16", "fp32")}
+        for key, allowed in choices.items():
+            if getattr(self, key) not in allowed:
+                raise ValueError(f"{key} '{getattr(self, key)}' is not one of {', '.join(allowed)}")
+        positive = {"iterations": self.iterations, "batch_size": self.batch_size, "lr": self.lr,
+                    "val_every": self.val_every, "log_every": self.log_every, "checkpoint_every": self.checkpoint_every,
+                    "model.patch_size": self.model.patch_size, "model.kernel_size": self.model.kernel_size}
+        for key, value in positive.items():
+            if value <= 0:
+                raise ValueError(f"{key} must be > 0, got {value}")
+        ranges = {"beta": (self.beta, 0, None), "lr_min": (self.lr_min, 0, None),
+                  "warmup_fraction": (self.warmup_fraction, 0, 1), "data.fraction": (self.data.fraction, 0, 2)}
+        for key, (value, low, high) in ranges.items():
+            if value < low or (high is not None and value > high):
+                raise ValueError(f"{key} must be in [{low}, {high if high is not None else 'inf'}], got {value}")
+        if not self.model.hidden or any(h <= 0 for h in self.model.hidden):
+            raise ValueError(f"model.hidden must be a non-empty list of positive widths, got {self.model.hidden}")
+
 
 def _build(cls, data: dict[str, Any], where: str):
     if not isinstance(data, dict):
@@ -97,16 +124,62 @@ def _build(cls, data: dict[str, Any], where: str):
         raise ValueError(f"unknown config key(s) {', '.join((where + '.' if where else '') + k for k in unknown)}; "
                          f"known keys{' in ' + where if where else ''}: {', '.join(sorted(known))}")
     kwargs = {}
+    hints = typing.get_type_hints(cls)
     for name, value in data.items():
+        key = f"{where}.{name}" if where else name
         sub = known[name].default_factory if known[name].default_factory is not dataclasses.MISSING else None
-        if sub is not None and dataclasses.is_dataclass(sub()) and isinstance(value, dict):
-            value = _build(type(sub()), value, f"{where}.{name}" if where else name)
-        kwargs[name] = value
+        if sub is not None and dataclasses.is_dataclass(sub()):
+            value = _build(type(sub()), value, key)
+        elif isinstance(value, str) and _fits(1.0, hints[name]) and not _fits(value, hints[name]):
+            value = _number(value, key)  # YAML 1.1 reads 1e-3 (no dot) as a string
+        if not _fits(value, hints[name]):
+            raise ValueError(f"config key {key} must be {_describe(hints[name])}, got {value!r} "
+                             f"({type(value).__name__})")
+        kwargs[name] = float(value) if hints[name] is float and isinstance(value, int) else value
     return cls(**kwargs)
 
 
+def _number(text: str, key: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise ValueError(f"config key {key} must be a number, got {text!r}") from None
+
+
+def _fits(value: Any, hint) -> bool:
+    """Whether a YAML value fits a field's annotation (bool is not an int here; an int is a fine float)."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if hint is Any:
+        return True
+    if origin in (typing.Union, types.UnionType):
+        return any(_fits(value, a) for a in args)
+    if hint is type(None):
+        return value is None
+    if origin is list:
+        return isinstance(value, list) and all(_fits(v, args[0]) for v in value)
+    if origin is dict:
+        return isinstance(value, dict)
+    if hint is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, hint)
+
+
+def _describe(hint) -> str:
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(_describe(a) for a in args)
+    if origin is list:
+        return "a list of " + {int: "integers", float: "numbers", str: "strings"}.get(args[0], _describe(args[0]))
+    return {type(None): "null", int: "an integer", float: "a number", bool: "true or false", str: "a string",
+            dict: "a mapping"}.get(origin or hint, str(hint))
+
+
 def config_from_dict(data: dict[str, Any]) -> TrainConfig:
-    return _build(TrainConfig, data, "")
+    config = _build(TrainConfig, data, "")
+    config.check()
+    return config
 
 
 def load_config(path: str | Path | None, overrides: list[str] = ()) -> TrainConfig:

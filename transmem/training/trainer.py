@@ -136,6 +136,8 @@ class Trainer:
         self.step = 0
         self.best: dict[str, Any] = {"mse": math.inf, "step": -1}
         self.step_seconds: list[float] = []
+        self._elapsed_before = 0.0  # training wall time of earlier sessions of a resumed run
+        self._started = time.perf_counter()
         use_bf16 = config.precision == "bf16" or (config.precision == "auto" and self.device.type == "cuda")
         if config.precision not in ("auto", "bf16", "fp32"):
             raise ValueError(f"precision must be auto, bf16 or fp32, got '{config.precision}'")
@@ -161,6 +163,7 @@ class Trainer:
         opt_tensors, opt_meta = optimizer_to_tensors(self.optimizer)
         tensors = with_prefix(self.method.trainable_state(), "method/") | with_prefix(opt_tensors, "optim/")
         meta = {"kind": "training", "step": self.step, "best": self.best, "optimizer": opt_meta,
+                "elapsed_s": self.elapsed_s,
                 "config": self.config.to_dict(), "net": self.method.net.config.to_dict()}
         save_checkpoint(self.last_path, tensors, meta)
 
@@ -183,7 +186,13 @@ class Trainer:
             raise TrainingError(f"{self.last_path} does not fit this method's weights; choose another --out")
         optimizer_from_tensors(self.optimizer, split_prefix(tensors, "optim/"), meta["optimizer"])
         self.step, self.best = int(meta["step"]), meta["best"]
+        self._elapsed_before = float(meta.get("elapsed_s", 0.0))
         return True
+
+    @property
+    def elapsed_s(self) -> float:
+        """Wall time spent in run() so far, over every session of a resumed run (validation included)."""
+        return self._elapsed_before + time.perf_counter() - self._started
 
     def save_best(self, metrics: dict[str, Any]) -> None:
         if self.rank != 0:
@@ -224,6 +233,7 @@ class Trainer:
         self.out.mkdir(parents=True, exist_ok=True)
         if resume and self.rank == 0:
             remove_leftover_temporaries(self.out)  # a kill during a checkpoint write leaves its temporary behind
+        self._started = time.perf_counter()
         resumed = self.resume() if resume else False
         if self.rank == 0:
             save_config(cfg, self.out / "config.yaml")
@@ -270,6 +280,7 @@ class Trainer:
 
     def finish(self) -> dict[str, Any]:
         """Test the best checkpoint and write results.json."""
+        elapsed = self.elapsed_s
         predictor = load_predictor(self.best_path)[0] if self.best_path.is_file() else self.method.predictor()
         predictor.to(self.device)
         test = evaluate_model(predictor, self.data["test"], batch_size=self.config.batch_size, device=self.device,
@@ -283,6 +294,7 @@ class Trainer:
             "params_train": sum(p.numel() for p in self.method.parameters()),
             "params_test": count_parameters(predictor),  # ART's predictor includes its teachers
             "train_s_per_batch": statistics.median(timing) if timing else None,
+            "elapsed_s": elapsed,  # training and validation, over every session; not the test above
             "config": self.config.to_dict(),
         }
         if self.rank == 0:

@@ -1,0 +1,145 @@
+"""The tables and figures every study gets from its result files (called by run.py): one table per group (mean ±
+std over seeds), one learning-curve figure per group, and the sources' own scores. A study's report.py adds its own."""
+from __future__ import annotations
+
+import json
+import statistics
+from pathlib import Path
+
+
+def mean_std(values: list[float], digits: int) -> str:
+    if not values:
+        return "not run"
+    if len(values) == 1:
+        return f"{values[0]:.{digits}f}"
+    return f"{statistics.mean(values):.{digits}f} ± {statistics.stdev(values):.{digits}f}"
+
+
+def tables(study) -> dict[str, list[str]]:
+    """Table title -> its groups, in the file's order: groups that share a `table` make one table (their seeds
+    pooled), every other group is a table of its own, titled by its `title` or its name."""
+    out: dict[str, list[str]] = {}
+    for group, spec in study.spec["groups"].items():
+        out.setdefault(spec.get("table") or spec.get("title") or group, []).append(group)
+    return out
+
+
+def by_run(study, results: dict, groups: list[str] | None = None) -> dict[str, list[dict]]:
+    """run name (without -s<seed>) -> its results over seeds, in the study's order; runs without one map to []."""
+    out: dict[str, list[dict]] = {}
+    for run in study.runs:
+        if groups is None or run.group in groups:
+            got = out.setdefault(run.run_name, [])
+            if run.name in results or run.result_path.stem in results:
+                got.append(results.get(run.name) or results[run.result_path.stem])
+    return out
+
+
+def _label(study, name: str) -> str:
+    return next(r.label for r in study.runs if r.run_name == name)
+
+
+def _first(study, groups: list[str], key: str):
+    return next((study.spec["groups"][g][key] for g in groups if key in study.spec["groups"][g]), None)
+
+
+def group_table(study, results: dict, groups: list[str]) -> str:
+    reference = _first(study, groups, "reference")
+    ref = [r["test"]["mse"] for r in by_run(study, results).get(reference, [])] if reference else []
+    ref_mse = statistics.mean(ref) if ref else None
+    lines = ["| run | MSE/frame | SSIM | vs " + (_label(study, reference) if reference else "-") +
+             " | seeds | best step | s/step | hours |", "|---|---|---|---|---|---|---|---|"]
+    for name, done in by_run(study, results, groups).items():
+        mse = [r["test"]["mse"] for r in done]
+        ssim = [r["test"]["ssim"] for r in done]
+        change = f"{100 * (statistics.mean(mse) / ref_mse - 1):+.1f} %" if mse and ref_mse else ""
+        steps = ", ".join(str(int(r["best"]["step"])) for r in done)
+        step_s = f"{statistics.mean(r['train_s_per_batch'] for r in done):.2f}" if done else ""
+        hours = [r["elapsed_s"] / 3600 for r in done if r.get("elapsed_s")]
+        lines.append(f"| {_label(study, name)} | {mean_std(mse, 2)} | {mean_std(ssim, 3)} | {change} | {len(done)} | "
+                     f"{steps} | {step_s} | {statistics.mean(hours):.2f} |" if hours else
+                     f"| {_label(study, name)} | {mean_std(mse, 2)} | {mean_std(ssim, 3)} | {change} | {len(done)} | "
+                     f"{steps} | {step_s} | |")
+    return "\n".join(lines)
+
+
+def flattening(curve: dict) -> float | None:
+    """Relative improvement of the validation MSE over the last fifth of training: (mse at 80 % - last) / at 80 %."""
+    steps, mse = curve["step"], curve["mse"]
+    if len(steps) < 3:
+        return None
+    at = max(s for s in steps if s <= 0.8 * steps[-1])
+    before = mse[steps.index(at)]
+    return (before - mse[-1]) / before
+
+
+def curves_figure(study, results: dict, groups: list[str], title: str, path: Path) -> bool:
+    """Validation MSE against step for every run of a group: the seeds' mean, and their range as a band."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    fig, ax = plt.subplots(figsize=(6, 3.6), dpi=120)
+    drawn = False
+    for name, done in by_run(study, results, groups).items():
+        curves = [r["valid_curve"] for r in done if r["valid_curve"]["step"]]
+        if not curves:
+            continue
+        n = min(len(c["step"]) for c in curves)
+        steps = curves[0]["step"][:n]
+        mse = np.array([c["mse"][:n] for c in curves])
+        (line,) = ax.plot(steps, mse.mean(0), lw=1.2, label=f"{_label(study, name)} ({len(curves)})")
+        if len(curves) > 1:
+            ax.fill_between(steps, mse.min(0), mse.max(0), color=line.get_color(), alpha=0.15)
+        drawn = True
+    if drawn:
+        ax.set_xlabel("iteration")
+        ax.set_ylabel("validation MSE / frame")
+        ax.set_yscale("log")
+        ax.set_title(f"{title}: validation curves (mean of seeds; band: their range)", fontsize=8)
+        ax.legend(fontsize=6)
+        ax.grid(alpha=0.3, which="both")
+        fig.tight_layout()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(path)
+    plt.close(fig)
+    return drawn
+
+
+def sources_table(study) -> str | None:
+    files = sorted((study.folder / "results").glob("source-*.json"))
+    if not files:
+        return None
+    lines = ["| source | dataset | training sequences | iterations | test MSE/frame | SSIM | hours |", "|---|---|---|---|---|---|---|"]
+    for f in files:
+        r = json.loads(f.read_text())
+        hours = f"{r['elapsed_s'] / 3600:.2f}" if r.get("elapsed_s") else ""
+        lines.append(f"| {r['name']} | {r['config']['data']['name']} | {r['config']['data']['train_size']} | "
+                     f"{r['config']['iterations']} | {r['test']['mse']:.2f} | {r['test']['ssim']:.3f} | {hours} |")
+    return "\n".join(lines)
+
+
+def write_tables(study, results: dict) -> list[str]:
+    """Markdown parts: a header, the sources, then each group's table and learning curves."""
+    from run import shown
+
+    parts = [f"<!-- written by `python experiments/run.py {shown(study.path)} --report-only` from the files "
+             f"in {shown(study.folder)}/results; do not edit by hand -->", ""]
+    machines = sorted({f"{r['machine']['cpu']}, {r['machine']['threads']} thread(s) per run" for r in results.values()})
+    if machines:
+        parts += ["Measured on: " + "; ".join(machines), ""]
+    sources = sources_table(study)
+    if sources:
+        parts += ["## Sources", "", sources, ""]
+    for title, groups in tables(study).items():
+        parts += [f"## {title}", ""]
+        note = _first(study, groups, "note")
+        if note:
+            parts += [note.strip(), ""]
+        parts += [group_table(study, results, groups), ""]
+        name = f"curves-{groups[0]}.png"
+        if curves_figure(study, results, groups, title, study.report_dir / name):
+            parts += [f"![learning curves]({name})", ""]
+    return parts

@@ -1,0 +1,468 @@
+"""Run a study: train what STUDY.yaml lists that has no committed result, keep each finished run's compact result in
+the repository, and write the study's tables and figures from those files alone.
+
+    python experiments/run.py experiments/flying_digits/study.yaml                    # everything not done yet
+    python experiments/run.py STUDY.yaml --only table --match scratch finetune        # some runs of some groups
+    python experiments/run.py STUDY.yaml --dry-run                                    # plan, state, estimated hours
+    python experiments/run.py STUDY.yaml --report-only                                # tables and figures, no training
+    python experiments/run.py STUDY.yaml --only table --commit                         # git-commit each result at once
+
+A run's result is `<study folder>/results/<run>-s<seed>.json` (resolved config, test metrics, validation and training
+curves, transfer-gate averages, a predicted test sequence, wall and step time, the machine). A run with a result file
+is never trained again, on any clone; one whose result file holds other settings is an error, never overwritten.
+Checkpoints stay in the study's workdir (not committed); an interrupted run resumes from its last checkpoint. Sources
+a study needs are taken from the repository's zoo/ or pretrained into it (commit them with their cards).
+
+Each run is a `transmem train` subprocess with OMP_NUM_THREADS=--threads; on a 2-core CPU two one-thread runs side
+by side train about 1.4x faster in total than one two-thread run after the other.
+"""
+from __future__ import annotations
+
+import argparse
+import base64
+import csv
+import datetime
+import importlib.util
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+STUDY_KEYS = {"base", "workdir", "report", "zoo", "sources", "groups", "title"}
+GROUP_KEYS = {"seeds", "runs", "base", "set", "title", "table", "reference", "note"}
+
+
+class StudyError(ValueError):
+    """A study file or a result file that does not fit; the message names the file and the fix."""
+
+
+@dataclass
+class Run:
+    group: str
+    name: str  # <run>-s<seed>: the result file's stem and the run folder's name
+    label: str
+    seed: int
+    base: str  # config file the run starts from, relative to the repository
+    overrides: list[str]  # `--set` values on top of it
+    config: dict  # the resolved config without its output folder
+    folder: Path  # checkpoints and logs (workdir; not committed)
+    result_path: Path  # <study folder>/results/<name>.json (committed)
+
+    @property
+    def key(self) -> str:
+        return json.dumps(self.config, sort_keys=True)
+
+    @property
+    def run_name(self) -> str:
+        return self.name.rsplit("-s", 1)[0]
+
+
+@dataclass
+class Study:
+    path: Path
+    spec: dict
+    runs: list[Run]  # every run of every group, in the file's order; equal configs share one result
+
+    @property
+    def folder(self) -> Path:
+        return self.path.parent
+
+    @property
+    def report_dir(self) -> Path:
+        return ROOT / self.spec["report"]
+
+    @property
+    def workdir(self) -> Path:
+        return ROOT / self.spec["workdir"]
+
+    @property
+    def zoo(self) -> Path:
+        """Where sources are looked up and pretrained into: the repository's zoo/ unless the study names another."""
+        return ROOT / self.spec.get("zoo", "zoo")
+
+
+def shown(path: Path) -> str:
+    """A path as printed: relative to the repository when inside it."""
+    try:
+        return str(path.relative_to(ROOT))
+    except ValueError:
+        return str(path)
+
+
+# -- the plan ---------------------------------------------------------------------------------------------------
+def _sets(settings: dict) -> list[str]:
+    return [f"{k}={json.dumps(v)}" for k, v in settings.items()]
+
+
+def _resolved(base: str, overrides: list[str]) -> dict:
+    from transmem.training.config import load_config
+
+    config = load_config(ROOT / base, overrides).to_dict()
+    config.pop("out")
+    return config
+
+
+def load_study(path: str | Path) -> Study:
+    """Read and check a study file, and resolve every run's config (a bad setting fails here, before training)."""
+    path = Path(path).resolve()
+    if not path.is_file():
+        raise StudyError(f"{path}: no such study file")
+    spec = yaml.safe_load(path.read_text()) or {}
+    missing = {"base", "workdir", "report", "groups"} - set(spec)
+    unknown = set(spec) - STUDY_KEYS
+    if missing or unknown:
+        raise StudyError(f"{path}: missing keys {sorted(missing)}, unknown keys {sorted(unknown)}; "
+                         f"a study has {sorted(STUDY_KEYS)}")
+    spec.setdefault("sources", {})
+    runs, first_with_key = [], {}
+    results = path.parent / "results"
+    for group, g in spec["groups"].items():
+        bad = set(g) - GROUP_KEYS
+        if bad or "runs" not in g or "seeds" not in g:
+            raise StudyError(f"{path}: group '{group}' needs 'seeds' and 'runs' (unknown keys {sorted(bad)}; "
+                             f"a group has {sorted(GROUP_KEYS)})")
+        base = g.get("base", spec["base"])
+        for name, settings in g["runs"].items():
+            settings = dict(settings or {})
+            label = settings.pop("label", name)
+            for seed in g["seeds"]:
+                overrides = _sets(g.get("set", {})) + _sets(settings) + [f"seed={seed}"]
+                try:
+                    config = _resolved(base, overrides)
+                except (ValueError, TypeError, KeyError) as e:
+                    raise StudyError(f"{path}: group '{group}', run '{name}': {e}") from None
+                run = Run(group, f"{name}-s{seed}", label, seed, base, overrides, config,
+                          ROOT / spec["workdir"] / f"{name}-s{seed}", results / f"{name}-s{seed}.json")
+                runs.append(run)
+                first_with_key.setdefault(run.key, []).append(run)
+    for same in first_with_key.values():  # equal configs: one result, the committed one's or the first listed
+        owner = next((r for r in same if r.result_path.is_file()), same[0])
+        for r in same:
+            r.folder, r.result_path = owner.folder, owner.result_path
+    return Study(path, spec, runs)
+
+
+def state(run: Run) -> str:
+    """done (result committed), finished (trained, result not yet written), partial (resumable) or new."""
+    if run.result_path.is_file():
+        saved = json.loads(run.result_path.read_text())["config"]
+        if json.dumps(saved, sort_keys=True) != run.key:
+            changed = sorted(k for k in set(saved) | set(run.config) if saved.get(k) != run.config.get(k))
+            raise StudyError(f"{run.result_path} holds a run with other settings (they differ in {', '.join(changed)}); "
+                             "give the run another name in the study file, or delete the result to train it again")
+        return "done"
+    if (run.folder / "results.json").is_file():
+        return "finished"
+    return "partial" if (run.folder / "last.safetensors").is_file() else "new"
+
+
+def relative_cost(config: dict) -> float:
+    """Training time in plain-step units: memory transfer runs each source too (about 0.65 of a step each)."""
+    sources = len(config["sources"]) if config["method"] in ("memory-transfer", "knowledge-flow", "art") else 0
+    if config["method"] == "memory-transfer" and config.get("beta", 1) == 0:
+        sources = 0  # beta 0 never runs its sources
+    return config["iterations"] * (1 + 0.65 * sources) * (2 if config.get("reverse_time") else 1)
+
+
+def seconds_per_plain_step(study: Study) -> float:
+    """From the committed results: median step time of runs without sources (0.3 s when there are none yet)."""
+    times = [json.loads(r.result_path.read_text())["train_s_per_batch"] for r in study.runs
+             if r.result_path.is_file() and relative_cost(r.config) == r.config["iterations"]]
+    times = sorted(t for t in times if t)
+    return times[len(times) // 2] if times else 0.3
+
+
+# -- training ---------------------------------------------------------------------------------------------------
+def machine(threads: int) -> dict:
+    import torch
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        cpu = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return {"cpu": cpu, "cores": os.cpu_count(), "threads": threads, "torch": torch.__version__,
+            "python": platform.python_version()}
+
+
+def _call(what: str, command: list[str], log: Path, threads: int) -> bool:
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
+    tic = time.perf_counter()
+    print(f"start {what}  (log: {shown(log)})", flush=True)
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "a") as f:
+        code = subprocess.call(command, stdout=f, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
+    print(f"{'done ' if code == 0 else 'FAILED'} {what}  ({time.perf_counter() - tic:.0f} s)", flush=True)
+    return code == 0
+
+
+def _claim(lock: Path) -> bool:
+    """Take a run for this process (a lock file holding its pid); False while another live process holds it."""
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+    except FileExistsError:
+        try:
+            os.kill(int(lock.read_text() or 0), 0)
+            return False
+        except (ProcessLookupError, ValueError):  # its runner died: the lock is stale
+            lock.unlink(missing_ok=True)
+            return _claim(lock)
+    os.write(fd, str(os.getpid()).encode())
+    os.close(fd)
+    return True
+
+
+def ensure_sources(study: Study, names: set[str], threads: int, jobs: int, commit: bool) -> None:
+    """Pretrain into the study's zoo the sources the runs need that it does not hold yet, side by side."""
+    zoo = study.zoo
+    missing = sorted(n for n in names if not (zoo / n / "model.safetensors").is_file())
+    for name in missing:
+        if name not in study.spec["sources"]:
+            raise StudyError(f"{study.path}: a run uses source '{name}', which is neither in {zoo} nor described "
+                             "under 'sources'")
+
+    def one(name: str) -> None:
+        recipe = study.spec["sources"][name]
+        out = study.workdir / f"pretrain-{name}"
+        command = [sys.executable, "-m", "transmem", "pretrain", "--config", str(ROOT / recipe.get("base", study.spec["base"])),
+                   "--dataset", recipe["dataset"], "--name", name, "--zoo", str(zoo), "--out", str(out),
+                   "--no-progress", *[x for s in _sets(recipe.get("set", {})) for x in ("--set", s)]]
+        if (out / "last.safetensors").is_file():
+            command.append("--resume")
+        if _claim(out.with_suffix(".lock")):
+            try:
+                if _call(f"pretrain {name}", command, out.with_suffix(".log"), threads):
+                    write_source_result(study, name, out, threads, commit)
+            finally:
+                out.with_suffix(".lock").unlink(missing_ok=True)
+
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        list(pool.map(one, missing))
+    still = [n for n in names if not (zoo / n / "model.safetensors").is_file()]
+    if still:
+        raise SystemExit(f"sources not made: {', '.join(still)} (see their logs under {study.workdir})")
+
+
+def write_source_result(study: Study, name: str, out: Path, threads: int, commit: bool) -> None:
+    r = json.loads((out / "results.json").read_text())
+    doc = {"name": name, "kind": "source", "config": r["config"], "test": r["test"], "best": r["best"],
+           "train_s_per_batch": r.get("train_s_per_batch"), "elapsed_s": r.get("elapsed_s") or _wall_from_files(out),
+           "valid_curve": _read_csv(out / "valid.csv", ("step", "mse", "ssim")), "machine": machine(threads)}
+    path = study.folder / "results" / f"source-{name}.json"
+    _write_json(path, doc)
+    if commit:
+        _git_commit([path, study.zoo / name], f"{study.folder.name}: source {name}")
+
+
+def train(study: Study, todo: list[Run], threads: int, jobs: int, commit: bool) -> list[str]:
+    """Train (or resume) every run of `todo`, longest first, `jobs` at a time; write each result as it finishes."""
+    zoo = study.zoo
+    failed = []
+
+    def one(run: Run) -> None:
+        lock = run.folder.with_suffix(".lock")
+        if not _claim(lock):
+            print(f"skip  {run.name}  (another runner is training it)", flush=True)
+            return
+        try:
+            now = state(run)
+            if now in ("new", "partial"):
+                command = [sys.executable, "-m", "transmem", "train", "--config", str(ROOT / run.base),
+                           *[x for s in run.overrides for x in ("--set", s)], "--out", str(run.folder),
+                           "--zoo", str(zoo), "--no-progress", *(["--resume"] if now == "partial" else [])]
+                (run.folder.parent).mkdir(parents=True, exist_ok=True)
+                if not _call(run.name, command, run.folder.with_suffix(".log"), threads):
+                    failed.append(f"{run.name} (see {run.folder.with_suffix('.log')})")
+                    return
+            if state(run) == "finished":
+                write_result(run, threads)
+                if commit:
+                    _git_commit([run.result_path], f"{study.folder.name}: {run.name}")
+        finally:
+            lock.unlink(missing_ok=True)
+
+    todo = sorted(todo, key=lambda r: -relative_cost(r.config))
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        list(pool.map(one, todo))
+    return failed
+
+
+# -- the compact result -----------------------------------------------------------------------------------------
+def _read_csv(path: Path, fields: tuple[str, ...]) -> dict[str, list]:
+    rows = list(csv.DictReader(open(path))) if path.is_file() else []
+    return {f: [float(r[f]) if r.get(f) not in (None, "") else None for r in rows] for f in fields}
+
+
+def _wall_from_files(folder: Path) -> float | None:
+    """A run's wall time when its trainer did not record one: from its config to its results file."""
+    start, end = folder / "config.yaml", folder / "results.json"
+    return end.stat().st_mtime - start.stat().st_mtime if start.is_file() and end.is_file() else None
+
+
+def _as_uint8(frames) -> dict:
+    import numpy as np
+
+    array = (np.clip(np.asarray(frames, dtype=np.float32), 0, 1) * 255).round().astype(np.uint8)
+    return {"shape": list(array.shape), "uint8": base64.b64encode(array.tobytes()).decode()}
+
+
+def from_uint8(item: dict):
+    import numpy as np
+
+    return np.frombuffer(base64.b64decode(item["uint8"]), dtype=np.uint8).reshape(item["shape"]).astype(np.float32) / 255
+
+
+def prediction_sample(checkpoint: Path, n: int = 1) -> dict:
+    """The first n test sequences: inputs, truth and the model's prediction, as uint8 (a few kB per sequence)."""
+    import torch
+
+    from transmem.evaluation.evaluate import dataset_for_model
+    from transmem.training.predictor import load_predictor
+
+    net, meta = load_predictor(checkpoint)
+    data = dataset_for_model(meta, "test", size=n)
+    clip = torch.from_numpy(data.frames[:n, : data.t_in + data.t_out])
+    with torch.no_grad():
+        pred = net.predict(clip[:, : data.t_in], horizon=data.t_out).float().clamp(0, 1)
+    return {"input": _as_uint8(clip[:, : data.t_in]), "truth": _as_uint8(clip[:, data.t_in :]), "prediction": _as_uint8(pred)}
+
+
+def gate_averages(checkpoint: Path) -> dict | None:
+    """Transfer-gate averages over the test set (None for a network without gates)."""
+    from transmem.evaluation.evaluate import dataset_for_model
+    from transmem.evaluation.gates import gate_summary
+    from transmem.models.network import PredictiveNet
+    from transmem.training.predictor import load_predictor
+
+    net, meta = load_predictor(checkpoint)
+    if not isinstance(net, PredictiveNet) or net.config.n_sources == 0:
+        return None
+    names = meta.get("sources") or [f"source{m}" for m in range(net.config.n_sources)]
+    return gate_summary(net, dataset_for_model(meta, "test"), names)
+
+
+def write_result(run: Run, threads: int) -> dict:
+    import torch
+
+    torch.set_num_threads(1)
+    torch.set_flush_denormal(True)
+    r = json.loads((run.folder / "results.json").read_text())
+    best = run.folder / "best.safetensors"
+    doc = {
+        "name": run.name, "group": run.group, "label": run.label, "seed": run.seed,
+        "config": run.config,
+        "test": r["test"], "best": r["best"],
+        "params_train": r["params_train"], "params_test": r["params_test"],
+        "train_s_per_batch": r["train_s_per_batch"],
+        "elapsed_s": r.get("elapsed_s") or _wall_from_files(run.folder),
+        "valid_curve": _read_csv(run.folder / "valid.csv", ("step", "mse", "ssim")),
+        "train_curve": _read_csv(run.folder / "log.csv", ("step", "loss", "frame", "distill", "lr")),
+        "gates": gate_averages(best) if best.is_file() else None,
+        "sample": prediction_sample(best) if best.is_file() else None,
+        "machine": machine(threads),
+        "written": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    }
+    _write_json(run.result_path, doc)
+    print(f"wrote {shown(run.result_path)}  (test MSE {r['test']['mse']:.2f})", flush=True)
+    return doc
+
+
+def _write_json(path: Path, doc: dict) -> None:
+    from transmem.checkpoint import atomic_write
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = json.dumps(doc, indent=1) + "\n"
+    atomic_write(path, lambda tmp: Path(tmp).write_text(text))
+
+
+def _git_commit(paths: list[Path], message: str) -> None:
+    """Commit just these paths (the rest of the index is left alone); a failure is reported, never fatal."""
+    names = [shown(p) for p in paths]
+    add = subprocess.run(["git", "add", "--", *names], cwd=ROOT, capture_output=True, text=True)
+    done = add.returncode == 0 and subprocess.run(["git", "commit", "-q", "-m", message, "--", *names], cwd=ROOT,
+                                                  capture_output=True, text=True).returncode == 0
+    print(f"{'committed' if done else 'could not commit'} {', '.join(names)}", flush=True)
+
+
+# -- the command ------------------------------------------------------------------------------------------------
+def write_report(study: Study) -> Path:
+    """The generic tables (report_common.py), then the study's own report.py beside its study file, if any."""
+    sys.path.insert(0, str(Path(__file__).parent))
+    from report_common import write_tables
+
+    results = {r.name: json.loads(r.result_path.read_text()) for r in study.runs if r.result_path.is_file()}
+    parts = write_tables(study, results)
+    own = study.folder / "report.py"
+    if own.is_file():
+        spec = importlib.util.spec_from_file_location(f"{study.folder.name}_report", own)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        parts = module.write_report(study, results, parts)
+    study.report_dir.mkdir(parents=True, exist_ok=True)
+    (study.report_dir / "tables.md").write_text("\n".join(parts) + "\n")
+    print(f"wrote {shown(study.report_dir)}/tables.md ({len(results)} results)")
+    return study.report_dir
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("study", help="the study file, e.g. experiments/flying_digits/study.yaml")
+    p.add_argument("--only", nargs="+", metavar="GROUP", help="groups to train (default: all, in the file's order)")
+    p.add_argument("--match", nargs="+", metavar="TEXT", help="train only runs whose name contains one of these")
+    p.add_argument("--jobs", type=int, default=2, help="runs side by side (default 2)")
+    p.add_argument("--threads", type=int, default=1, help="threads per run (default 1)")
+    p.add_argument("--commit", action="store_true", help="git-commit each result file (and new source) as it is written")
+    p.add_argument("--dry-run", action="store_true", help="list the runs, their state and the estimated hours")
+    p.add_argument("--report-only", action="store_true", help="train nothing; write the tables and figures")
+    args = p.parse_args(argv)
+    try:
+        study = load_study(args.study)
+        groups = args.only or list(study.spec["groups"])
+        unknown = sorted(set(groups) - set(study.spec["groups"]))
+        if unknown:
+            raise StudyError(f"unknown group(s) {unknown}; {study.path.name} has: {', '.join(study.spec['groups'])}")
+        chosen = [r for r in study.runs if r.group in groups
+                  and (not args.match or any(text in r.run_name for text in args.match))]
+        unique = list({r.key: r for r in chosen}.values())
+        states = {r.key: state(r) for r in unique}
+        if args.dry_run:
+            return _print_plan(study, chosen, states, args.jobs)
+        if not args.report_only:
+            todo = [r for r in unique if states[r.key] != "done"]
+            ensure_sources(study, {s for r in todo for s in r.config["sources"]}, args.threads, args.jobs, args.commit)
+            failed = train(study, todo, args.threads, args.jobs, args.commit)
+            if failed:
+                write_report(study)
+                raise SystemExit("failed: " + "; ".join(failed))
+        write_report(study)
+    except StudyError as e:
+        raise SystemExit(f"error: {e}") from None
+    return 0
+
+
+def _print_plan(study: Study, chosen: list[Run], states: dict, jobs: int) -> int:
+    step = seconds_per_plain_step(study)
+    hours: dict[str, float] = {}
+    seen = set()
+    for r in chosen:
+        print(f"{r.group:10s} {r.name:32s} {states[r.key]:9s} {shown(r.result_path)}")
+        if states[r.key] != "done" and r.key not in seen:
+            seen.add(r.key)
+            hours[r.group] = hours.get(r.group, 0.0) + relative_cost(r.config) * step / 3600
+    for group, h in hours.items():
+        print(f"group {group}: about {h:.1f} core-hours to train, {h / jobs:.1f} h of wall time with --jobs {jobs}")
+    print(f"{len(seen)} distinct runs to train ({step:.2f} s per plain step, from the committed results)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,33 @@
+"""Transfer-gate statistics of a TMU network (paper Table 5): how much each source is let in, per layer."""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from transmem.data.base import SequenceData
+
+
+@torch.no_grad()
+def gate_statistics(net, data: SequenceData, batch_size: int) -> tuple[dict[int, np.ndarray], dict[int, np.ndarray]]:
+    """Per TMU layer: mean gate per source (M,) over sequences, steps and positions, and the gate maps of the
+    first sequence (S, M, h, w)."""
+    sums: dict[int, torch.Tensor] = {}
+    first: dict[int, np.ndarray] = {}
+    n = 0
+    for start in range(0, len(data), batch_size):
+        clip = torch.from_numpy(data.frames[start : start + batch_size, : data.t_in + data.t_out])
+        out = net(clip, t_in=data.t_in)
+        for layer, g in out.gate_maps.items():
+            sums[layer] = sums.get(layer, 0) + g.sum(dim=(0, 1, 3, 4)) / (g.shape[1] * g.shape[3] * g.shape[4])
+            first.setdefault(layer, g[0].numpy())
+        n += len(clip)
+    return {k: (v / n).numpy() for k, v in sums.items()}, first
+
+
+def gate_summary(net, data: SequenceData, names: list[str], batch_size: int = 16) -> dict:
+    """The JSON form: {"per_layer": {layer: {source: mean}}, "mean": {source: mean over layers}}."""
+    means, _ = gate_statistics(net, data, batch_size)
+    layers = sorted(means)
+    overall = np.mean([means[k] for k in layers], axis=0)
+    return {"per_layer": {str(k): dict(zip(names, map(float, means[k]))) for k in layers},
+            "mean": dict(zip(names, map(float, overall)))}
