@@ -101,12 +101,22 @@ class MemoryBank(nn.Module):
     @torch.no_grad()
     def collect(self, frames: torch.Tensor, *, t_in: int, mask: torch.Tensor | None = None) -> dict[int, torch.Tensor]:
         """TMU layer k -> source memories (B, T-1, M, C, h, w) for the clip (B, T, C, H, W)."""
+        return self._collect(frames, t_in=t_in, mask=mask, frame_errors=False)[0]
+
+    @torch.no_grad()
+    def collect_with_errors(self, frames: torch.Tensor, *, t_in: int, mask: torch.Tensor | None = None):
+        """The memories of `collect`, and each source's next-frame squared error per step (B, T-1, M): the mean
+        over its own (adapted) frame of its prediction against the true frame."""
+        return self._collect(frames, t_in=t_in, mask=mask, frame_errors=True)
+
+    def _collect(self, frames, *, t_in, mask, frame_errors: bool):
         b, t = frames.shape[:2]
         h, w = self.target.state_size
         bank = {
             k: frames.new_empty(b, t - 1, len(self.sources), self.target.hidden[k], h, w)
             for k in self.target.transfer_layers
         }
+        errors = frames.new_empty(b, t - 1, len(self.sources)) if frame_errors else None
         adapted: dict[tuple, torch.Tensor] = {}
         for group in self.run_groups():
             first = self.sources[group[0][0]]
@@ -116,14 +126,18 @@ class MemoryBank(nn.Module):
             needed = list(self.needed_layers(group))
             with torch.inference_mode():
                 if len(group) == 1:
-                    out = [first(adapted[key], t_in=t_in, mask=mask, memory_layers=needed).memories]
+                    rollout = first(adapted[key], t_in=t_in, mask=mask, memory_layers=needed)
+                    out = [(rollout.memories, rollout.frames)]
                 else:
                     out = self._batched(group, adapted[key], t_in=t_in, mask=mask, needed=needed)
-            for memories, copies in zip(out, group):  # one run, written to every slot that names this source
+            for (memories, predicted), copies in zip(out, group):  # one run, written to every slot naming it
+                error = (predicted - adapted[key][:, 1:]).pow(2).mean(dim=(2, 3, 4)) if frame_errors else None
                 for m in copies:
                     for k, j in self.layer_maps[m].items():
                         bank[k][:, :, m].copy_(memories[j])
-        return bank
+                    if error is not None:
+                        errors[:, :, m].copy_(error)
+        return bank, errors
 
     def run_groups(self) -> list[list[list[int]]]:
         """How collect runs the sources: a list of groups run together (one rollout, vmapped when a group has
@@ -152,8 +166,9 @@ class MemoryBank(nn.Module):
         """The source layers whose memories the slots of a group read."""
         return tuple(sorted({j for member in group for m in member for j in self.layer_maps[m].values()}))
 
-    def _batched(self, group, frames, *, t_in, mask, needed) -> list[dict[int, torch.Tensor]]:
-        """One rollout vmapped over the stacked weights of sources that share an architecture."""
+    def _batched(self, group, frames, *, t_in, mask, needed) -> list[tuple[dict[int, torch.Tensor], torch.Tensor]]:
+        """One rollout vmapped over the stacked weights of sources that share an architecture: per source, its
+        memories and its predicted frames."""
         from torch.func import functional_call, stack_module_state
 
         nets = [self.sources[member[0]] for member in group]
@@ -161,10 +176,11 @@ class MemoryBank(nn.Module):
         base = nets[0]
 
         def one(p, bf):
-            return functional_call(base, (p, bf), (frames,), {"t_in": t_in, "mask": mask, "memory_layers": needed}).memories
+            out = functional_call(base, (p, bf), (frames,), {"t_in": t_in, "mask": mask, "memory_layers": needed})
+            return out.memories, out.frames
 
-        stacked = torch.vmap(one)(params, buffers)
-        return [{j: v[g] for j, v in stacked.items()} for g in range(len(nets))]
+        memories, predicted = torch.vmap(one)(params, buffers)
+        return [({j: v[g] for j, v in memories.items()}, predicted[g]) for g in range(len(nets))]
 
 
 def check_alignment(name: str, source: NetConfig, source_layer: int, target: NetConfig, target_layer: int) -> None:

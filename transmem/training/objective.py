@@ -17,8 +17,15 @@ adds a term of its own.
     channel   sum over C, mean over (B, T, H, W)             = element x C
     frame     sum over (C, H, W), mean over (B, T)           = element x C*H*W (Eq. 4 per frame)
     relative  element, divided by the mean square of that source's memory (scale-free across sources)
+    standardised  element after standardising each channel of the source memory over batch, time and positions,
+              the distilled memory with the same shift and scale (as feature distillation does): every channel
+              of every source weighs the same, however large or small its memories
 element, channel and frame differ by constant factors, so each is a beta rescaled; docs/results-flying-digits.md
 measures them side by side.
+
+`weights` (B, T, M), optional: how much each source counts at each step of each clip; selective distillation
+(memory transfer's `distill_where: source-better`) sets 1 where the source predicted that step's frame better
+than the target and 0 elsewhere, so the target learns from a source only where the source knows better.
 """
 from __future__ import annotations
 
@@ -35,11 +42,12 @@ def frame_loss(predicted: torch.Tensor, truth: torch.Tensor) -> torch.Tensor:
     return F.mse_loss(predicted, truth)
 
 
-DISTILL_NORMS = ("element", "channel", "frame", "relative")
+DISTILL_NORMS = ("element", "channel", "frame", "relative", "standardised")
 
 
 def distill_loss(
-    distilled: Mapping[int, torch.Tensor], memories: Mapping[int, torch.Tensor], *, norm: str = "element"
+    distilled: Mapping[int, torch.Tensor], memories: Mapping[int, torch.Tensor], *, norm: str = "element",
+    weights: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """sum over TMU layers k and sources m of the squared error, reduced as `norm` says (module docstring).
 
@@ -58,7 +66,11 @@ def distill_loss(
         if tuple(shape) != tuple(source.shape):
             raise ValueError(f"layer {k}: distilled memory {tuple(shape)} vs source memory {tuple(source.shape)}")
         m, c, h, w = source.shape[-4:]
-        if norm == "relative":
+        if norm == "standardised" or weights is not None:
+            if norm == "relative":
+                raise ValueError("distill_norm 'relative' cannot weigh sources per step; use element or standardised")
+            layer = _weighted_error(distilled[k] if steps is None else None, steps, source, norm, weights)
+        elif norm == "relative":
             per_source = (distilled[k] - source).pow(2).mean(dim=(0, 1, 3, 4, 5))  # (M,)
             layer = (per_source / source.pow(2).mean(dim=(0, 1, 3, 4, 5)).clamp_min(1e-8)).sum()
         else:  # the sum over sources of per-source means is M times the mean over all
@@ -73,6 +85,30 @@ def distill_loss(
     return total
 
 
+def _weighted_error(distilled, steps, source, norm: str, weights: torch.Tensor | None) -> torch.Tensor:
+    """sum over sources of the per-source mean squared error (as `element`), step by step, with the source
+    memory's per-channel variance dividing the error (standardised) and per-(clip, step, source) weights."""
+    b, t, m, c, h, w = source.shape
+    scale = {"element": 1, "channel": c, "frame": c * h * w, "standardised": 1}[norm]
+    inverse = None
+    if norm == "standardised":
+        variance = source.var(dim=(0, 1, 4, 5), unbiased=False).clamp_min(1e-6)  # (M, C)
+        inverse = (1.0 / variance)[None, :, :, None, None]
+    if weights is not None and tuple(weights.shape) != (b, t, m):
+        raise ValueError(f"distillation weights have shape {tuple(weights.shape)}; expected (B, T, M) = {(b, t, m)}")
+    total = 0.0
+    for step in range(t):
+        c_t = steps[step] if steps is not None else distilled[:, step]
+        error = (c_t - source[:, step]).pow(2)
+        if inverse is not None:
+            error = error * inverse
+        error = error.mean(dim=(2, 3, 4))  # (B, M)
+        if weights is not None:
+            error = error * weights[:, step]
+        total = total + error.sum(dim=1).mean()
+    return scale * total / t
+
+
 def transfer_objective(
     predicted: torch.Tensor,
     truth: torch.Tensor,
@@ -81,12 +117,13 @@ def transfer_objective(
     *,
     beta: float = 0.01,  # TrainConfig.beta's default (the flying-digits study's choice)
     distill_norm: str = "element",
+    weights: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, dict[str, float]]:
     """Eq. 6. Without a memory bank (or with beta = 0) it is the frame loss alone. Returns (loss, parts)."""
     loss = frame_loss(predicted, truth)
     parts = {"frame": float(loss.detach())}
     if memories is not None and beta != 0.0:
-        distill = distill_loss(distilled or {}, memories, norm=distill_norm)
+        distill = distill_loss(distilled or {}, memories, norm=distill_norm, weights=weights)
         parts["distill"] = float(distill.detach())
         loss = loss + beta * distill
     parts["total"] = float(loss.detach())
