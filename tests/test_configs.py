@@ -46,6 +46,12 @@ def test_paper_configs_use_the_paper_settings():
     ("precision=fp16", "precision 'fp16' is not one of auto, bf16, fp32"),
     ("distill_norm=l1", "distill_norm 'l1' is not one of element"),
     ("data=3", "data: expected a mapping, got int"),
+    ("model.hidden=[8,", r"override 'model.hidden=\[8,': the value is not valid YAML"),
+    ("model.hidden=8", "config key model.hidden must be a list of integers, got 8"),
+    ("model.kernel_size=4", "model.kernel_size must be odd"),
+    ("model.kernel_size=4.5", "config key model.kernel_size must be an integer"),
+    ("iterations=-5", "iterations must be > 0, got -5"),
+    ("batch_size=0", "batch_size must be > 0, got 0"),
 ])
 def test_a_config_value_of_the_wrong_type_or_range_is_named_with_what_it_accepts(override, message):
     with pytest.raises(ValueError, match=message):

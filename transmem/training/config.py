@@ -111,6 +111,8 @@ class TrainConfig:
         for key, (value, low, high) in ranges.items():
             if value < low or (high is not None and value > high):
                 raise ValueError(f"{key} must be in [{low}, {high if high is not None else 'inf'}], got {value}")
+        if self.model.kernel_size % 2 == 0:
+            raise ValueError(f"model.kernel_size must be odd (the state keeps its size), got {self.model.kernel_size}")
         if not self.model.hidden or any(h <= 0 for h in self.model.hidden):
             raise ValueError(f"model.hidden must be a non-empty list of positive widths, got {self.model.hidden}")
 
@@ -203,7 +205,11 @@ def load_config(path: str | Path | None, overrides: list[str] = ()) -> TrainConf
             node = node.setdefault(part, {})
             if not isinstance(node, dict):
                 raise ValueError(f"override '{item}': '{part}' is not a section")
-        node[parts[-1]] = yaml.safe_load(raw)
+        try:
+            node[parts[-1]] = yaml.safe_load(raw)
+        except yaml.YAMLError as err:
+            raise ValueError(f"override '{item}': the value is not valid YAML ({str(err).splitlines()[0]}); "
+                             "quote lists and mappings whole, e.g. model.hidden=[32,32]") from None
     return config_from_dict(data)
 
 
