@@ -28,6 +28,7 @@ import os
 import platform
 import subprocess
 import sys
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -384,8 +385,16 @@ def _write_json(path: Path, doc: dict) -> None:
     atomic_write(path, lambda tmp: Path(tmp).write_text(text))
 
 
+_GIT = threading.Lock()  # two runs finishing together must not race for git's index lock
+
+
 def _git_commit(paths: list[Path], message: str) -> None:
     """Commit just these paths (the rest of the index is left alone); a failure is reported, never fatal."""
+    with _GIT:
+        _git_commit_now(paths, message)
+
+
+def _git_commit_now(paths: list[Path], message: str) -> None:
     names = [shown(p) for p in paths]
     add = subprocess.run(["git", "add", "--", *names], cwd=ROOT, capture_output=True, text=True)
     done = add.returncode == 0 and subprocess.run(["git", "commit", "-q", "-m", message, "--", *names], cwd=ROOT,

@@ -40,7 +40,7 @@ class ModelConfig:
     peepholes: bool = False
     tmu_layers: list[int] | None = None
     # The authors' released TMU cell (layer 0 only) by default: in the flying-digits study it was the only TMU that
-    # beat training from scratch; false gives the paper's text (every layer a TMU). docs/results-flying-digits.md
+    # beat training from scratch; false gives the paper's text (every layer a TMU). docs/results-flying-digits-500.md
     released: bool = True
     # LayerNorm over the fused gate convolution (the released TMU cell has one in its TMU layer) for plain layers
     # too: false, true (every layer) or a list of layers. The control that tells the released cell's norm from

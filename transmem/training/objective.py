@@ -20,7 +20,7 @@ adds a term of its own.
     standardised  element after standardising each channel of the source memory over batch, time and positions,
               the distilled memory with the same shift and scale (as feature distillation does): every channel
               of every source weighs the same, however large or small its memories
-element, channel and frame differ by constant factors, so each is a beta rescaled; docs/results-flying-digits.md
+element, channel and frame differ by constant factors, so each is a beta rescaled; docs/results-flying-digits-500.md
 measures them side by side.
 
 `weights` (B, T, M), optional: how much each source counts at each step of each clip; selective distillation
