@@ -136,25 +136,32 @@ def tanh_from_sigmoid(torch):
 
 @contextlib.contextmanager
 def distiller_product(torch):
-    """While active, the TMU's distiller (tmu._distill, whose 1x1 convolution is not a module call) uses the matrix
-    product too."""
-    from transmem.models import tmu
+    """While active, the TMU's distiller (tmu.distill, and tmu_autograd.distill_with_stats in training, whose 1x1
+    convolution is not a module call) uses the matrix product too."""
+    from transmem.models import tmu, tmu_autograd
 
-    shipped, functional = tmu._distill, tmu.F
+    functional = tmu.F
+    places = [(tmu, "distill"), (tmu_autograd, "distill_with_stats")]
+    shipped = [getattr(module, name) for module, name in places]
 
-    def distill(c_tilde, weight, *rest):
-        conv2d = functional.conv2d
-        functional.conv2d = lambda x, w, *a, **k: matmul_1x1(torch, x, w)
-        try:
-            return shipped(c_tilde, weight, *rest)
-        finally:
-            functional.conv2d = conv2d
+    def via_matmul(distill):
+        def product(c_tilde, weight, *rest):
+            conv2d = functional.conv2d
+            functional.conv2d = lambda x, w, *a, **k: matmul_1x1(torch, x, w)
+            try:
+                return distill(c_tilde, weight, *rest)
+            finally:
+                functional.conv2d = conv2d
 
-    tmu._distill = distill
+        return product
+
+    for (module, name), distill in zip(places, shipped):
+        setattr(module, name, via_matmul(distill))
     try:
         yield
     finally:
-        tmu._distill = shipped
+        for (module, name), distill in zip(places, shipped):
+            setattr(module, name, distill)
 
 
 def compile_cells(torch, net, bank) -> None:

@@ -4,7 +4,7 @@ import pytest
 from PIL import Image
 
 from transmem.cli import main
-from transmem.cli.data import parse_options, parse_value
+from transmem.data.options import parse_options, parse_value
 
 
 def test_data_list_shows_names_and_descriptions(capsys):

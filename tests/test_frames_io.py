@@ -1,4 +1,4 @@
-"""Readers and writers of transmem.data.frames_io: round trips, conversions and one-line errors naming the file."""
+"""Readers and writers of transmem.data.io: round trips, conversions and one-line errors naming the file."""
 from __future__ import annotations
 
 import os
@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from transmem.data.frames_io import (
+from transmem.data.io import (
     natural_key,
     read_frame_batch,
     read_frames,

@@ -8,8 +8,7 @@ import pytest
 from PIL import Image
 
 from transmem.data import load_dataset
-from transmem.data import human_motion as hm
-from transmem.data.stats import human_persistence, main as stats_main
+from transmem.data.stats import human_persistence, main as stats_main, persistence_mse
 from transmem.registry import DATASETS
 
 
@@ -303,7 +302,7 @@ def test_persistence_mse_formula():
     frames = np.zeros((2, 8, 1, 4, 4), dtype=np.float32)
     frames[:, 4:, 0, 0, :2] = 0.5  # 2 pixels off by 0.5 from +1 on
     frames[1, 7, 0] = 1.0  # sequence 1, +4: every pixel off by 1
-    mse = hm.persistence_mse(frames, 4)
+    mse = persistence_mse(frames, 4)
     assert mse[1] == pytest.approx(0.5) and mse[3] == pytest.approx(0.5)
     assert mse[4] == pytest.approx((0.5 + 16.0) / 2)
 

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 from transmem.data import cache_path, load_dataset
-from transmem.data import moving_mnist as mm
-from transmem.data.mnist_digits import POOL_FRACTIONS, digit_pool, pool_indices, source_images
+from transmem.data.readers.mnist_digits import POOL_FRACTIONS, digit_pool, pool_indices, source_images
+from transmem.data.synthetic import flying_digits as mm
 from transmem.registry import DATASETS
 
 

@@ -9,7 +9,7 @@ import torch
 from PIL import Image
 
 from transmem.data import load_dataset
-from transmem.data import radar as rd
+from transmem.data.synthetic import radar_fields as rd
 from transmem.data.stats import RADAR_PRESETS, main as stats_main, radar_scores, radar_stats
 from transmem.metrics import to_dbz
 from transmem.registry import DATASETS

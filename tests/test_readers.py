@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from transmem.data import load_dataset
-from transmem.data.mnist_digits import pool_indices, read_idx
+from transmem.data.readers.mnist_digits import pool_indices, read_idx
 
 
 def _one_line_naming(err, path):

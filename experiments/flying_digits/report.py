@@ -68,7 +68,7 @@ def gates(results: dict) -> list[str]:
 def prediction_strip(study, results: dict) -> list[str]:
     from run import from_uint8
 
-    from transmem.data.frames_io import write_strip
+    from transmem.data.io import write_strip
 
     chosen = [(name, results[f"{name}-s0"]) for name in STRIP if results.get(f"{name}-s0", {}).get("sample")]
     if not chosen:

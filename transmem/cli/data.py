@@ -5,42 +5,18 @@
     transmem data cache mnist3 --cache-dir ~/.cache/transmem --split all
 
 `--option key=value` (repeatable) passes dataset options to `load_dataset`; values are read as int, float,
-true/false, none, or else kept as strings (e.g. path=/data/mnist_test_seq.npy, splits=0.8,0.1,0.1).
+true/false, none, or else kept as strings (e.g. path=/data/mnist_test_seq.npy, splits=0.8,0.1,0.1): see
+transmem.data.options.parse_options.
 """
 from __future__ import annotations
 
 import argparse
-import contextlib
 from pathlib import Path
-from typing import Any
 
 from transmem.cli import UserError
 from transmem.data import stats as data_stats
+from transmem.data.options import parse_options
 from transmem.registry import DATASETS
-
-
-def parse_value(text: str) -> Any:
-    """'3' -> 3, '0.5' -> 0.5, 'true' -> True, 'none' -> None, anything else stays a string."""
-    lowered = text.strip().lower()
-    if lowered in ("true", "false"):
-        return lowered == "true"
-    if lowered in ("none", "null"):
-        return None
-    for kind in (int, float):
-        with contextlib.suppress(ValueError):
-            return kind(text)
-    return text
-
-
-def parse_options(items: list[str] | None) -> dict[str, Any]:
-    options: dict[str, Any] = {}
-    for item in items or []:
-        key, sep, value = item.partition("=")
-        key = key.strip().replace("-", "_")
-        if not sep or not key:
-            raise UserError(f"--option expects key=value, got '{item}'")
-        options[key] = parse_value(value)
-    return options
 
 
 def add_parser(sub) -> None:

@@ -16,12 +16,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from transmem.evaluation.evaluate import dataset_for_model
 from transmem.evaluation.gates import gate_statistics
-from transmem.cli.train import export_to_zoo
-from transmem.data.frames_io import write_strip
 from transmem.models.io import load_model
-from transmem.models.zoo import list_zoo, zoo_root
+from transmem.models.zoo import export_to_zoo, list_zoo, zoo_root
 from transmem.training.config import TrainConfig, config_from_dict, load_config
+from transmem.viz import draw_predictions
 
 SOURCES = {"demo-mnist1": "mnist1", "demo-mnist2": "mnist2"}
 # sources: the paper's training-set size and their own length (zoo/README.md gives the matching command)
@@ -81,9 +81,7 @@ def run(args: argparse.Namespace) -> int:
     (work / "table.md").write_text(table + "\n")
     draw_predictions(work / "predictions.png", [(label, work / r["method"] / "best.safetensors") for label, _, r in rows])
     net, meta, _ = load_model(work / "memory-transfer" / "best.safetensors")
-    from transmem.cli.evaluate import dataset_for
-
-    data = dataset_for(argparse.Namespace(dataset=None, split="test", size=64, option=None), meta)
+    data = dataset_for_model(meta, "test", size=64)
     means, _ = gate_statistics(net, data, 16)
     names = meta["sources"]
     overall = np.mean([means[k] for k in sorted(means)], axis=0)
@@ -107,23 +105,3 @@ def format_table(rows, cfg: TrainConfig) -> str:
         lines.append(f"| {label} | {sources} | {t['mse']:.2f} | {t['ssim']:.3f} | {r['params_train'] / 1e6:.2f}M | "
                      f"{r['params_test'] / 1e6:.2f}M | {r['train_s_per_batch']:.3f} | {t['test_ms_per_seq']:.1f} |")
     return "\n".join(lines)
-
-
-def draw_predictions(path: Path, models: list[tuple[str, Path]], n: int = 2) -> None:
-    """Like the paper's Fig. 3: for n test sequences, the inputs, the truth and each model's prediction.
-
-    models: (label, best.safetensors) pairs trained on the same dataset."""
-    from transmem.cli.evaluate import dataset_for
-
-    strips, labels = [], []
-    nets = [(label, load_model(checkpoint)) for label, checkpoint in models]
-    data = dataset_for(argparse.Namespace(dataset=None, split="test", size=n, option=None), nets[0][1][1])
-    clips = torch.from_numpy(data.frames[:n, : data.t_in + data.t_out])
-    preds = {label: net.predict(clips[:, : data.t_in], data.t_out).clamp(0, 1).numpy() for label, (net, _, _) in nets}
-    for i in range(n):
-        strips += [clips[i, : data.t_in].numpy(), clips[i, data.t_in :].numpy()]
-        labels += [f"#{i} input", "truth"]
-        for label in preds:
-            strips.append(preds[label][i])
-            labels.append(label)
-    write_strip(path, strips, row_labels=labels, scale=2)

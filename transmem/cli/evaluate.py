@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 
 from transmem.checkpoint import atomic_write
-from transmem.cli.data import parse_options
+from transmem.data.options import parse_options
 from transmem.evaluation.evaluate import dataset_for_model, evaluate_model
 from transmem.training.predictor import load_predictor
 from transmem.training.trainer import resolve_device

@@ -13,6 +13,7 @@ from transmem.cli.evaluate import dataset_for
 from transmem.evaluation.gates import gate_statistics
 from transmem.models.network import PredictiveNet
 from transmem.training.predictor import load_predictor
+from transmem.viz import draw_gate_maps
 
 
 def add_parser(sub) -> None:
@@ -52,31 +53,3 @@ def run(args: argparse.Namespace) -> int:
     draw_gate_maps(out / "gates.png", data.frames[0, 1 : data.t_in + data.t_out], maps, names)
     print(f"wrote {out / 'gates.json'} and {out / 'gates.png'}")
     return 0
-
-
-def draw_gate_maps(path: Path, frames: np.ndarray, maps: dict[int, np.ndarray], names: list[str]) -> None:
-    """Rows: the frames the steps predict, then one row per (layer, source) of channel-averaged gate maps."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    rows = [("frames", None)] + [(f"L{k} {n[:12]}", (k, m)) for k in sorted(maps) for m, n in enumerate(names)]
-    steps = frames.shape[0]
-    fig, axes = plt.subplots(len(rows), steps, figsize=(steps * 0.9, len(rows) * 0.95), squeeze=False)
-    for r, (label, key) in enumerate(rows):
-        for t in range(steps):
-            ax = axes[r, t]
-            if key is None:
-                img = frames[t].transpose(1, 2, 0)
-                ax.imshow(img[..., 0] if img.shape[-1] == 1 else img, cmap="gray", vmin=0, vmax=1)
-            else:
-                ax.imshow(maps[key[0]][t, key[1]], cmap="viridis", vmin=0, vmax=1)
-            ax.set_xticks([]), ax.set_yticks([])
-            if t == 0:
-                ax.set_ylabel(label, fontsize=6)
-            if r == 0:
-                ax.set_title(f"t={t + 2}", fontsize=6)
-    fig.tight_layout(pad=0.2)
-    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=80, format="png"))
-    plt.close(fig)

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from transmem.data.frames_io import read_frames, write_gif, write_npy, write_strip
+from transmem.data.io import read_frames, write_gif, write_npy, write_strip
 from transmem.models.network import NetConfig
 from transmem.training.predictor import load_predictor
 from transmem.training.trainer import resolve_device

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 from pathlib import Path
 
-from transmem.models.zoo import list_zoo, write_card, zoo_root
+from transmem.models.zoo import export_to_zoo, list_zoo, zoo_root
 from transmem.registry import BACKBONES, DATASETS, METHODS
 from transmem.training.config import TrainConfig, load_config
 
@@ -118,30 +117,3 @@ def run_pretrain(args: argparse.Namespace) -> int:
         print(_summary(results))
         print(f"zoo entry: {folder}  (entries now: {', '.join(list_zoo(args.zoo))})")
     return 0
-
-
-def export_to_zoo(best: Path, folder: Path, *, name: str, results: dict) -> None:
-    """Copy the best checkpoint into the zoo and write its model card."""
-    from transmem.models.io import load_model
-
-    net, meta, _ = load_model(best)
-    folder.mkdir(parents=True, exist_ok=True)
-    tmp = folder / ".model.safetensors.tmp"
-    shutil.copyfile(best, tmp)
-    tmp.replace(folder / "model.safetensors")
-    cfg = net.config
-    card = {
-        "name": name,
-        "backbone": cfg.backbone,
-        "dataset": results["config"]["data"]["name"],
-        "frame_shape": [cfg.frame_channels, *cfg.frame_size],
-        "patch_size": cfg.patch_size,
-        "hidden": list(cfg.hidden),
-        "kernel_size": cfg.kernel_size,
-        "state_shape": [cfg.hidden[0], *cfg.state_size],
-        "parameters": results["params_test"],
-        "metrics": {k: results["test"][k] for k in ("mse", "mae", "ssim", "psnr") if k in results["test"]},
-        "best_step": results["best"]["step"],
-        "config": results["config"],
-    }
-    write_card(folder, card)

