@@ -239,6 +239,8 @@ def ensure_sources(study: Study, names: set[str], threads: int, jobs: int, commi
                    "--no-progress", *[x for s in _sets(recipe.get("set", {})) for x in ("--set", s)]]
         if (out / "last.safetensors").is_file():
             command.append("--resume")
+        elif out.exists():  # the logs of a run killed before its first checkpoint
+            command.append("--overwrite")
         if _claim(out.with_suffix(".lock")):
             try:
                 if _call(f"pretrain {name}", command, out.with_suffix(".log"), threads):
@@ -279,7 +281,8 @@ def train(study: Study, todo: list[Run], threads: int, jobs: int, commit: bool) 
             if now in ("new", "partial"):
                 command = [sys.executable, "-m", "transmem", "train", "--config", str(ROOT / run.base),
                            *[x for s in run.overrides for x in ("--set", s)], "--out", str(run.folder),
-                           "--zoo", str(zoo), "--no-progress", *(["--resume"] if now == "partial" else [])]
+                           "--zoo", str(zoo), "--no-progress", *(["--resume"] if now == "partial" else []),
+                           *(["--overwrite"] if now == "new" and run.folder.exists() else [])]  # logs, no checkpoint
                 (run.folder.parent).mkdir(parents=True, exist_ok=True)
                 if not _call(run.name, command, run.folder.with_suffix(".log"), threads):
                     failed.append(f"{run.name} (see {run.folder.with_suffix('.log')})")

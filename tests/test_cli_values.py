@@ -61,3 +61,29 @@ def test_resume_removes_the_temporaries_of_an_interrupted_write(tmp_path):
     stale.write_bytes(b"")
     Trainer(config, progress=False).run(resume=True)
     assert not stale.exists()
+
+
+def _snapshot(folder):
+    return {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()}
+
+
+def test_a_finished_run_is_never_replaced_by_accident(tmp_path, capsys):
+    from test_training import tiny_args
+
+    run = tmp_path / "run"
+    assert main(["train", "--dataset", "mnist1", "--out", str(run), *tiny_args()]) == 0
+    before = _snapshot(run)
+    capsys.readouterr()
+    # the same command again, and bad values that used to write config.yaml / log.csv / results.json first
+    for extra in ([], ["--set", "iterations=abc"], ["--set", "batch_size=0"], ["--set", "iterations=-5"],
+                  ["--set", "model.hidden=[8,"], ["--resume", "--overwrite"]):
+        assert main(["train", "--dataset", "mnist1", "--out", str(run), *tiny_args(), *extra]) == 2, extra
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1, err
+        assert _snapshot(run) == before, extra
+    assert main(["train", "--dataset", "mnist1", "--out", str(run), *tiny_args()]) == 2
+    err = capsys.readouterr().err
+    assert "already holds a run" in err and "--overwrite to replace it" in err
+    (run / "valid.csv").write_text("a stale log\n")
+    assert main(["train", "--dataset", "mnist1", "--out", str(run), *tiny_args(), "--overwrite"]) == 0
+    assert (run / "valid.csv").read_text() != "a stale log\n" and (run / "results.json").is_file()

@@ -454,3 +454,53 @@ def test_write_strip_grid(tmp_path):
     with pytest.raises(ValueError) as err:
         write_strip(tmp_path / "x.png", [inputs], cmap="no-such-map")
     _one_line_naming(err, tmp_path / "x.png")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# streamed reading: last_frames keeps the end of a clip without holding the rest
+def _sources(tmp_path, frames):
+    """The same RGB clip as a .npy, a PNG folder and a GIF (all lossless for these values)."""
+    write_npy(tmp_path / "clip.npy", frames)
+    folder = tmp_path / "pngs"
+    folder.mkdir()
+    for i, frame in enumerate(frames):
+        Image.fromarray(np.rint(frame.transpose(1, 2, 0) * 255).astype(np.uint8)).save(folder / f"f_{i}.png")
+    write_gif(tmp_path / "clip.gif", frames)
+    return [tmp_path / "clip.npy", folder, tmp_path / "clip.gif"]
+
+
+def test_last_frames_gives_the_end_of_every_kind_of_source(tmp_path):
+    frames = _seq(t=7, c=3, h=8, w=10)
+    for path in _sources(tmp_path, frames):
+        whole = read_frames(path)
+        np.testing.assert_allclose(read_frames(path, last_frames=3), whole[-3:], err_msg=str(path))
+        np.testing.assert_allclose(read_frames(path, max_frames=5, last_frames=2), whole[3:5], err_msg=str(path))
+        assert read_frames(path, last_frames=50).shape[0] == 7  # fewer than asked: all of them
+        small = read_frames(path, last_frames=2, channels=1, frame_size=(4, 5))
+        np.testing.assert_allclose(small, read_frames(path, channels=1, frame_size=(4, 5))[-2:], atol=1e-6)
+    with pytest.raises(ValueError, match="last_frames"):
+        read_frames(tmp_path / "clip.npy", last_frames=0)
+
+
+def test_a_video_is_converted_frame_by_frame_and_only_the_kept_frames_are_held(tmp_path, monkeypatch):
+    pytest.importorskip("av")
+    frames = _smooth(t=8)
+    _write_video(tmp_path / "clip.avi", frames, "mpeg4")
+    whole = read_frames(tmp_path / "clip.avi", channels=1, frame_size=(8, 12))
+    from transmem.data.io import frames as frames_module
+    from transmem.data.io import video
+
+    seen = []  # the shapes that reach the reader's buffer: already grey and small, never full-size RGB
+    real = video.read_video
+
+    def spy(path, max_frames, last_frames=None, convert=None):
+        def watch(frame):
+            out = convert(frame)
+            seen.append(out.shape)
+            return out
+        return real(path, max_frames, last_frames, watch)
+
+    monkeypatch.setattr(frames_module, "read_video", spy)
+    tail = read_frames(tmp_path / "clip.avi", channels=1, frame_size=(8, 12), last_frames=3)
+    np.testing.assert_allclose(tail, whole[-3:], atol=1e-6)
+    assert seen == [(1, 1, 8, 12)] * 8

@@ -54,7 +54,8 @@ def _train(config: TrainConfig, zoo: str | None, progress: bool) -> dict:
             print(f"reusing {done}")
             return results
     interrupted = (Path(config.out) / "last.safetensors").exists()  # resumed (refused if its settings differ)
-    return Trainer(config, zoo=zoo, progress=progress).run(resume=interrupted)
+    # without a checkpoint the folder holds at most the logs of a run killed in its first steps: started over
+    return Trainer(config, zoo=zoo, progress=progress).run(resume=interrupted, overwrite=not interrupted)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -44,7 +44,8 @@ def add_parser(sub) -> None:
 def run(args: argparse.Namespace) -> int:
     net, meta = load_predictor(args.checkpoint)
     cfg = NetConfig.from_dict(meta["net"])
-    frames = read_frames(args.input, channels=cfg.frame_channels, frame_size=cfg.frame_size)
+    # only the last t_in frames are decoded into memory, at the model's size (a long video costs no more)
+    frames = read_frames(args.input, channels=cfg.frame_channels, frame_size=cfg.frame_size, last_frames=args.t_in)
     if args.t_in is not None:
         if args.t_in > len(frames):
             raise ValueError(f"--t-in {args.t_in} asks for more frames than {args.input} holds ({len(frames)})")

@@ -48,6 +48,8 @@ def add_common(p: argparse.ArgumentParser, *, with_method: bool) -> None:
     p.add_argument("--out", help="run folder")
     p.add_argument("--zoo", help="zoo folder (default: $TRANSMEM_ZOO or ./zoo)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace the run already in --out (its checkpoints, logs and results are deleted first)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     if with_method:
         p.add_argument("--method", choices=METHODS.names())
@@ -93,7 +95,8 @@ def run_train(args: argparse.Namespace) -> int:
     from transmem.training.trainer import Trainer
 
     config = resolve_config(args)
-    results = Trainer(config, zoo=args.zoo, progress=not args.no_progress).run(resume=args.resume)
+    trainer = Trainer(config, zoo=args.zoo, progress=not args.no_progress)
+    results = trainer.run(resume=args.resume, overwrite=args.overwrite)
     print(_summary(results))
     print(f"run folder: {config.out}")
     return 0
@@ -111,7 +114,7 @@ def run_pretrain(args: argparse.Namespace) -> int:
     if args.out is None and not any(s.startswith("out=") for s in args.set):
         config.out = str(Path("runs") / f"pretrain-{args.name}")
     trainer = Trainer(config, zoo=args.zoo, progress=not args.no_progress)
-    results = trainer.run(resume=args.resume)
+    results = trainer.run(resume=args.resume, overwrite=args.overwrite)
     if trainer.rank == 0:
         export_to_zoo(trainer.best_path, folder, name=args.name, results=results)
         print(_summary(results))

@@ -19,6 +19,7 @@ import csv
 import json
 import math
 import os
+import shutil
 import statistics
 import time
 from pathlib import Path
@@ -110,6 +111,10 @@ def sampling_mask(step: int, config: TrainConfig, batch: int, t: int, t_in: int)
         r = s.reverse_start + (1.0 - s.reverse_start) * progress
         mask[:, : t_in - 1] = (torch.rand(batch, t_in - 1, generator=g) < r).float()
     return mask, eta
+
+
+# what a run writes into its folder: an --out holding any of them holds a run
+RUN_FILES = ("last.safetensors", "best.safetensors", "results.json", "log.csv", "valid.csv", "config.yaml", "tb")
 
 
 class Trainer:
@@ -224,12 +229,24 @@ class Trainer:
                               max_batches=self.config.val_batches, device=self.device,
                               shard=(self.rank, self.world))
 
-    def run(self, *, resume: bool = False) -> dict[str, Any]:
+    def run(self, *, resume: bool = False, overwrite: bool = False) -> dict[str, Any]:
+        """Train (or continue) the run in config.out and test it. A folder that holds a run is only continued
+        (resume) or replaced (overwrite: its files are deleted now, after the config, data and sources loaded)."""
         cfg, train = self.config, self.data["train"]
-        if not resume and self.last_path.exists():
-            raise TrainingError(
-                f"{self.out} already holds a run; pass --resume to continue it, or choose another --out"
-            )
+        if resume and overwrite:
+            raise TrainingError("pass --resume (continue the run) or --overwrite (replace it), not both")
+        held = [name for name in RUN_FILES if (self.out / name).exists()]
+        if held and not resume:
+            if not overwrite:
+                raise TrainingError(
+                    f"{self.out} already holds a run ({', '.join(held)}); pass --resume to continue it, --overwrite "
+                    "to replace it, or choose another --out"
+                )
+            if self.rank == 0:
+                for name in held:
+                    path = self.out / name
+                    shutil.rmtree(path) if path.is_dir() else path.unlink()
+                remove_leftover_temporaries(self.out)
         self.out.mkdir(parents=True, exist_ok=True)
         if resume and self.rank == 0:
             remove_leftover_temporaries(self.out)  # a kill during a checkpoint write leaves its temporary behind

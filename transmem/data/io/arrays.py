@@ -81,8 +81,9 @@ def load_array(path: str | os.PathLike, key: str | None = None) -> np.ndarray:
 
 
 # --- for read_frames / read_frame_batch -------------------------------------------------------------------------
-def load_frames_array(path: Path, key: str | None) -> np.ndarray:
-    """The array of a .npy file, or of an .npz archive (`key`, or its only array), read into memory."""
+def load_frames_array(path: Path, key: str | None, *, mmap: bool = False) -> np.ndarray:
+    """The array of a .npy file, or of an .npz archive (`key`, or its only array), read into memory; mmap=True maps
+    a .npy file instead, so that a caller slicing a few frames reads only those (an .npz is always read whole)."""
     try:
         if path.suffix.lower() == ".npz":
             if not zipfile.is_zipfile(path):
@@ -93,7 +94,7 @@ def load_frames_array(path: Path, key: str | None) -> np.ndarray:
                 except ValueError as err:
                     raise Final(str(err)) from None
                 return archive[name]
-        return np.load(path, allow_pickle=False)
+        return np.load(path, allow_pickle=False, mmap_mode="r" if mmap else None)
     except Final as err:
         raise ValueError(str(err)) from None
     except Exception as err:  # numpy raises ValueError, OSError, EOFError, BadZipFile, ... for broken files

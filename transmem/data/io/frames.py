@@ -31,7 +31,10 @@ a video (``.mp4``, ``.avi``, ``.mov``, ``.mkv``, ``.webm``, ``.m4v``)
     Every frame of the first video stream, decoded with PyAV (``pip install av``) to RGB, so C=3; pass
     ``channels=1`` for grey frames (video codecs store colour, so grey content comes back only nearly grey).
 
-``max_frames`` keeps the first frames only (without decoding the rest of a video or reading the rest of a folder).
+``max_frames`` keeps the first frames only (without decoding the rest of a video or reading the rest of a folder);
+``last_frames`` keeps the last ones (of those). Reading is bounded by what is kept: a folder opens only the kept
+images, a .npy is memory-mapped and sliced, a GIF holds only the kept frames while it decodes, and a video converts
+and resizes each frame as it is decoded, so a long high-resolution clip costs last_frames x the kept frame size.
 
 ``channels`` converts after reading: 3 -> 1 by the luma weights 0.299 R + 0.587 G + 0.114 B (ITU-R BT.601),
 1 -> 3 by repeating the grey channel. ``frame_size=(H, W)`` resizes every frame with Pillow on float32 data:
@@ -72,6 +75,7 @@ def read_frames(
     layout: str | None = None,
     key: str | None = None,
     max_frames: int | None = None,
+    last_frames: int | None = None,
 ) -> np.ndarray:
     """One sequence as float32 (T, C, H, W) in [0, 1] from an array file, an image folder, a GIF or a video.
 
@@ -80,9 +84,12 @@ def read_frames(
     layout      'thw', 'thwc' or 'tchw' for .npy/.npz arrays (guessed when None); an error for other sources.
     key         the array of an .npz archive holding several; an error for other sources.
     max_frames  keep the first max_frames frames only.
+    last_frames keep the last last_frames frames (of the first max_frames) only.
     """
     path = Path(path).expanduser()
     _check_options(path, channels, frame_size, max_frames)
+    if last_frames is not None:
+        check_int(path, "last_frames", last_frames, 1)
     if not path.exists():
         raise ValueError(f"{path}: no such file or folder; check the path ({_FORMATS})")
     suffix = path.suffix.lower()
@@ -92,17 +99,19 @@ def read_frames(
     if key is not None and not (is_array and suffix == ".npz"):
         raise ValueError(f"{path}: key= applies to .npz archives only; drop it")
     if path.is_dir():
-        frames = read_folder(path, frame_size, max_frames)
+        frames = read_folder(path, frame_size, max_frames, last_frames)
     elif suffix in ARRAY_SUFFIXES:
-        array = load_frames_array(path, key)
+        array = load_frames_array(path, key, mmap=True)
         axes = sequence_layout(path, array.shape, layout)
         if max_frames is not None:
             array = array[:max_frames]
-        frames = to_tchw(path, array, axes)
+        if last_frames is not None:
+            array = array[-last_frames:]
+        frames = to_tchw(path, np.array(array), axes)  # a copy of the kept frames only (the map is read-only)
     elif suffix == ".gif":
-        frames = read_gif(path, max_frames)
-    elif suffix in VIDEO_SUFFIXES:
-        frames = read_video(path, max_frames)
+        frames = read_gif(path, max_frames, last_frames)
+    elif suffix in VIDEO_SUFFIXES:  # converted frame by frame as decoded: the finish below then has nothing to do
+        frames = read_video(path, max_frames, last_frames, convert=lambda f: _finish(path, f, channels, frame_size))
     elif suffix in IMAGE_SUFFIXES:
         raise ValueError(
             f"{path}: is a single image, i.e. one frame; put the sequence's frames in one folder and pass the folder"
@@ -156,9 +165,12 @@ def _check_options(path: Path, channels: Any, frame_size: Any, max_frames: Any) 
 
 def _finish(path: Path, frames: np.ndarray, channels: int | None, frame_size: tuple[int, int] | None) -> np.ndarray:
     """Apply the channel conversion and resize to (T, C, H, W) float32 frames with C in (1, 3)."""
+    shrinking = frame_size is not None and frame_size[0] <= frames.shape[-2] and frame_size[1] <= frames.shape[-1]
+    if shrinking:  # area averaging and the luma weights are both linear: shrinking first gives the same frames faster
+        frames = resize_frames(frames, frame_size)
     if channels == 1:
         frames = to_grey(frames)
-    if frame_size is not None:
+    if frame_size is not None and not shrinking:
         frames = resize_frames(frames, frame_size)
     if channels == 3:
         frames = to_rgb(frames)

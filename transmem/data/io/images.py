@@ -3,6 +3,7 @@ frames (read_frames). Errors are one line naming the file."""
 from __future__ import annotations
 
 import re
+from collections import deque
 from pathlib import Path
 
 import numpy as np
@@ -57,8 +58,10 @@ def is_grey(rgb: np.ndarray) -> bool:
     return bool(np.array_equal(rgb[..., 0], rgb[..., 1]) and np.array_equal(rgb[..., 0], rgb[..., 2]))
 
 
-def read_folder(folder: Path, frame_size: tuple[int, int] | None, max_frames: int | None) -> np.ndarray:
-    """The images of a folder, in natural order of their names, as float32 (T, C, H, W) on [0, 1]."""
+def read_folder(folder: Path, frame_size: tuple[int, int] | None, max_frames: int | None,
+                last_frames: int | None = None) -> np.ndarray:
+    """The images of a folder, in natural order of their names, as float32 (T, C, H, W) on [0, 1]; only the
+    images kept (the first max_frames, then the last last_frames of those) are opened."""
     files = sorted(
         (
             p
@@ -74,6 +77,8 @@ def read_folder(folder: Path, frame_size: tuple[int, int] | None, max_frames: in
         )
     if max_frames is not None:
         files = files[:max_frames]
+    if last_frames is not None:
+        files = files[-last_frames:]
     frames, greys, first = [], [], None
     for file in files:
         try:
@@ -103,16 +108,17 @@ def read_folder(folder: Path, frame_size: tuple[int, int] | None, max_frames: in
     return np.stack(frames).transpose(0, 3, 1, 2).astype(np.float32, copy=False)
 
 
-def read_gif(path: Path, max_frames: int | None) -> np.ndarray:
-    """Every frame of an animated GIF as float32 (T, C, H, W) on [0, 1]; C=1 when every frame is grey."""
-    frames = []
+def read_gif(path: Path, max_frames: int | None, last_frames: int | None = None) -> np.ndarray:
+    """Every frame of an animated GIF as float32 (T, C, H, W) on [0, 1]; C=1 when every frame is grey. With
+    last_frames, only the last ones are kept while the GIF is decoded (memory: last_frames frames)."""
+    frames: deque = deque(maxlen=last_frames)
     try:
         with Image.open(path) as image:
             if image.format != "GIF":
                 raise Final(f"{path}: is a {image.format} image, not a GIF; rename it or convert it to GIF")
-            for frame in ImageSequence.Iterator(image):
+            for count, frame in enumerate(ImageSequence.Iterator(image), 1):
                 frames.append(np.asarray(frame.convert("RGB"), dtype=np.uint8))
-                if max_frames is not None and len(frames) >= max_frames:
+                if max_frames is not None and count >= max_frames:
                     break
     except Final as err:
         raise ValueError(str(err)) from None

@@ -7,8 +7,9 @@ for datasets (KTH, Weizmann: "copy it again"), `read_video` for a user's own cli
 from __future__ import annotations
 
 import contextlib
+from collections import deque
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import numpy as np
 
@@ -120,14 +121,29 @@ def dataset_video_length(path: Path) -> int:
 
 
 # --- a user's own clip (read_frames) --------------------------------------------------------------------------
-def read_video(path: Path, max_frames: int | None) -> np.ndarray:
-    """Every frame (or the first max_frames) of a user's video as float32 (T, 3, H, W) in [0, 1]."""
-    frames = []
+def read_video(path: Path, max_frames: int | None, last_frames: int | None = None,
+               convert: Callable[[np.ndarray], np.ndarray] | None = None) -> np.ndarray:
+    """The frames of a user's video as float32 (T, C, H, W) in [0, 1] (C = 3 unless `convert` changes it).
+
+    Streamed: each frame is converted as it is decoded (`convert` maps (1, 3, H, W) frames to what the caller keeps,
+    e.g. grey and resized), and only the kept frames are held: the first max_frames, and of those the last
+    last_frames. Memory is bounded by the kept frames at their kept size, not by the clip's length or resolution.
+    """
+    kept: deque = deque(maxlen=last_frames)
+    shape = None
     try:
         with contextlib.closing(decode_video(path, channels=3, threaded=True)) as decoded:
-            for frame in decoded:
-                frames.append(frame)
-                if max_frames is not None and len(frames) >= max_frames:
+            for count, frame in enumerate(decoded, 1):
+                if shape is None:
+                    shape = frame.shape
+                elif frame.shape != shape:
+                    raise ValueError(
+                        f"{path}: the video changes its frame size; pass frame_size=(H, W) after converting to PNGs"
+                    )
+                frame = frame.transpose(2, 0, 1)[None].astype(np.float32)
+                frame *= 1.0 / 255.0
+                kept.append(convert(frame) if convert is not None else frame)
+                if max_frames is not None and count >= max_frames:
                     break
     except ImportError:
         raise ValueError(
@@ -140,10 +156,6 @@ def read_video(path: Path, max_frames: int | None) -> np.ndarray:
             f"{path}: cannot decode this video ({reason(err)}); the file is truncated, corrupt or not a video: "
             "save it again or convert it to a folder of PNGs"
         ) from None
-    if not frames:
+    if not kept:
         raise ValueError(f"{path}: the video holds no frames; check the file")
-    if any(f.shape != frames[0].shape for f in frames):
-        raise ValueError(f"{path}: the video changes its frame size; pass frame_size=(H, W) after converting to PNGs")
-    out = np.stack(frames).transpose(0, 3, 1, 2).astype(np.float32)
-    out /= 255.0
-    return out
+    return np.concatenate(list(kept))

@@ -35,15 +35,16 @@ class Video:
     def length(self) -> int:
         return len(self.images) if self.images is not None else dataset_video_length(self.path)
 
-    def frames(self, wanted: set[int], channels: int) -> dict[int, np.ndarray]:
-        """The frames with the given indices, uint8."""
+    def frames(self, wanted: set[int], channels: int, convert=lambda img: img) -> dict[int, np.ndarray]:
+        """The frames with the given indices, uint8, each passed through `convert` as it is decoded (so a long
+        high-resolution video costs the wanted frames at their converted size, never at the decoded one)."""
         if self.images is not None:
-            return {i: read_image(self.images[i], channels) for i in sorted(wanted)}
+            return {i: convert(read_image(self.images[i], channels)) for i in sorted(wanted)}
         out: dict[int, np.ndarray] = {}
         last = max(wanted)
         for i, frame in enumerate(dataset_video_frames(self.path, channels)):
             if i in wanted:
-                out[i] = frame
+                out[i] = convert(frame)
             if i >= last:
                 break
         missing = sorted(wanted - set(out))
@@ -120,8 +121,8 @@ def read_windows(dataset: str, videos: list[Video], split: str, common: Common, 
         by_video.setdefault(vi, []).append((row, start))
     for vi, rows in by_video.items():
         wanted = {start + k * win.frame_step for _, start in rows for k in range(win.seq_len)}
-        decoded = videos[vi].frames(wanted, win.channels)
-        small = {i: resize_frame(crop_centre(img, win.crop), win.frame_size) for i, img in decoded.items()}
+        small = videos[vi].frames(wanted, win.channels,
+                                  lambda img: resize_frame(crop_centre(img, win.crop), win.frame_size))
         for row, start in rows:
             for k in range(win.seq_len):
                 img = small[start + k * win.frame_step]
