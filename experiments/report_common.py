@@ -35,8 +35,10 @@ def by_run(study, results: dict, groups: list[str] | None = None) -> dict[str, l
     return out
 
 
-def _label(study, name: str) -> str:
-    return next(r.label for r in study.runs if r.run_name == name)
+def _label(study, name: str, groups: list[str] | None = None) -> str:
+    """A run's label as the given groups (a table) name it; the first group listing it otherwise."""
+    runs = [r for r in study.runs if r.run_name == name]
+    return next((r.label for r in runs if groups is not None and r.group in groups), runs[0].label)
 
 
 def _first(study, groups: list[str], key: str):
@@ -47,19 +49,19 @@ def group_table(study, results: dict, groups: list[str]) -> str:
     reference = _first(study, groups, "reference")
     ref = [r["test"]["mse"] for r in by_run(study, results).get(reference, [])] if reference else []
     ref_mse = statistics.mean(ref) if ref else None
-    lines = ["| run | MSE/frame | SSIM | vs " + (_label(study, reference) if reference else "-") +
-             " | seeds | best step | s/step | hours |", "|---|---|---|---|---|---|---|---|"]
+    compare = [f"vs {_label(study, reference, groups)}"] if reference else []
+    header = ["run", "MSE/frame", "SSIM", *compare, "seeds", "best step", "s/step", "hours"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for name, done in by_run(study, results, groups).items():
         mse = [r["test"]["mse"] for r in done]
         ssim = [r["test"]["ssim"] for r in done]
-        change = f"{100 * (statistics.mean(mse) / ref_mse - 1):+.1f} %" if mse and ref_mse else ""
-        steps = ", ".join(str(int(r["best"]["step"])) for r in done)
-        step_s = f"{statistics.mean(r['train_s_per_batch'] for r in done):.2f}" if done else ""
+        change = [f"{100 * (statistics.mean(mse) / ref_mse - 1):+.1f} %" if mse and ref_mse else ""] if reference else []
         hours = [r["elapsed_s"] / 3600 for r in done if r.get("elapsed_s")]
-        lines.append(f"| {_label(study, name)} | {mean_std(mse, 2)} | {mean_std(ssim, 3)} | {change} | {len(done)} | "
-                     f"{steps} | {step_s} | {statistics.mean(hours):.2f} |" if hours else
-                     f"| {_label(study, name)} | {mean_std(mse, 2)} | {mean_std(ssim, 3)} | {change} | {len(done)} | "
-                     f"{steps} | {step_s} | |")
+        cells = [_label(study, name, groups), mean_std(mse, 2), mean_std(ssim, 3), *change, str(len(done)),
+                 ", ".join(str(int(r["best"]["step"])) for r in done),
+                 f"{statistics.mean(r['train_s_per_batch'] for r in done):.2f}" if done else "",
+                 f"{statistics.mean(hours):.2f}" if hours else ""]
+        lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -90,7 +92,7 @@ def curves_figure(study, results: dict, groups: list[str], title: str, path: Pat
         n = min(len(c["step"]) for c in curves)
         steps = curves[0]["step"][:n]
         mse = np.array([c["mse"][:n] for c in curves])
-        (line,) = ax.plot(steps, mse.mean(0), lw=1.2, label=f"{_label(study, name)} ({len(curves)})")
+        (line,) = ax.plot(steps, mse.mean(0), lw=1.2, label=f"{_label(study, name, groups)} ({len(curves)})")
         if len(curves) > 1:
             ax.fill_between(steps, mse.min(0), mse.max(0), color=line.get_color(), alpha=0.15)
         drawn = True
