@@ -13,7 +13,8 @@ is never trained again, on any clone; one whose result file holds other settings
 Checkpoints stay in the study's workdir (not committed); an interrupted run resumes from its last checkpoint. Sources
 a study needs are taken from the repository's zoo/ or pretrained into it (commit them with their cards).
 
-Each run is a `transmem train` subprocess with OMP_NUM_THREADS=--threads; on a 2-core CPU two one-thread runs side
+Each run is a `transmem train` subprocess with OMP_NUM_THREADS=--threads, and --jobs defaults to the cores over
+--threads (never oversubscribed); on a 2-core CPU two one-thread runs side
 by side train about 1.4x faster in total than one two-thread run after the other.
 """
 from __future__ import annotations
@@ -295,8 +296,13 @@ def train(study: Study, todo: list[Run], threads: int, jobs: int, commit: bool) 
             lock.unlink(missing_ok=True)
 
     todo = sorted(todo, key=lambda r: -relative_cost(r.config))
+    started = time.perf_counter()
     with ThreadPoolExecutor(max_workers=jobs) as pool:
         list(pool.map(one, todo))
+    hours = (time.perf_counter() - started) / 3600
+    done = len(todo) - len(failed)
+    if todo and hours > 0:
+        print(f"{done} run(s) in {hours:.2f} h: {done / hours:.1f} runs per hour, {jobs} side by side", flush=True)
     return failed
 
 
@@ -430,12 +436,19 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("study", help="the study file, e.g. experiments/flying_digits/study.yaml")
     p.add_argument("--only", nargs="+", metavar="GROUP", help="groups to train (default: all, in the file's order)")
     p.add_argument("--match", nargs="+", metavar="TEXT", help="train only runs whose name contains one of these")
-    p.add_argument("--jobs", type=int, default=2, help="runs side by side (default 2)")
     p.add_argument("--threads", type=int, default=1, help="threads per run (default 1)")
+    p.add_argument("--jobs", type=int, help="runs side by side (default: the machine's cores / --threads, so the "
+                   "cores are never oversubscribed: OpenMP threads spinning beside a busy process slow down many times)")
     p.add_argument("--commit", action="store_true", help="git-commit each result file (and new source) as it is written")
     p.add_argument("--dry-run", action="store_true", help="list the runs, their state and the estimated hours")
     p.add_argument("--report-only", action="store_true", help="train nothing; write the tables and figures")
     args = p.parse_args(argv)
+    cores = os.cpu_count() or 1
+    if args.threads < 1 or (args.jobs is not None and args.jobs < 1):
+        p.error("--jobs and --threads must be >= 1")
+    args.jobs = args.jobs or max(1, cores // args.threads)
+    if args.jobs * args.threads > cores:
+        print(f"warning: {args.jobs} runs x {args.threads} threads oversubscribe the {cores} cores", flush=True)
     try:
         study = load_study(args.study)
         groups = args.only or list(study.spec["groups"])
