@@ -187,3 +187,17 @@ def test_alternatives_script_runs_a_subset_on_a_released_tmu_and_names_what_it_h
     assert all(len(r["alternative_s"]) == 2 for r in report["rows"].values())
     with pytest.raises(SystemExit, match="unknown alternative"):
         alternatives.main(["--alternatives", "nonsense"])
+
+
+def test_sampling_script_times_separate_rollouts_against_one_batch(tmp_path):
+    out = tmp_path / "sampling.json"
+    cmd = [sys.executable, str(ROOT / "benchmarks" / "sampling.py"), "--frame-size", "16", "--channels", "1",
+           "--hidden", "8", "--batch", "2", "--samples", "1,3", "--repeats", "2", "--horizon", "2", "--out", str(out)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    rows = json.loads(out.read_text())["rows"]
+    assert [(r["n"], r["sequences"]) for r in rows] == [(1, 2), (3, 6)]
+    for r in rows:  # medians over the rounds, and their ratio
+        assert len(r["rounds"]) == 2 and r["separate_s"] == pytest.approx(sum(t[0] for t in r["rounds"]) / 2)
+        assert r["ratio"] == pytest.approx(r["separate_s"] / r["batched_s"])
+    assert "one batch s" in proc.stdout and "ratio" in proc.stdout

@@ -12,7 +12,7 @@ def _bank_setup(backbone):
     return target, [a, b, a]  # the first module twice
 
 
-@pytest.mark.parametrize("backbone", ["convlstm", "predrnn", "mim"])
+@pytest.mark.parametrize("backbone", ["convlstm", "predrnn", "mim", "savp"])
 def test_bank_runs_each_module_once_and_batched_bank_equals_the_loop(backbone):
     from transmem.models import MemoryBank
 
@@ -28,21 +28,22 @@ def test_bank_runs_each_module_once_and_batched_bank_equals_the_loop(backbone):
     assert batched_bank.run_groups() == [[[0, 2], [1]]]
     batched = batched_bank.collect(frames, t_in=3, mask=mask)
     for k in target.transfer_layers:
+        latent = {"latent": "posterior-mean"} if sources[0].stochastic else {}  # what the bank runs a savp source with
         per_source = torch.stack(
-            [s(frames, t_in=3, mask=mask, memory_layers=[k]).memories[k] for s in sources], dim=2
+            [s(frames, t_in=3, mask=mask, memory_layers=[k], **latent).memories[k] for s in sources], dim=2
         )
         assert loop[k].shape == (2, 5, 3, 8, 8, 8) and not loop[k].requires_grad
         torch.testing.assert_close(loop[k], per_source, rtol=0, atol=0)  # the loop is the plain per-source run
         torch.testing.assert_close(batched[k], per_source, rtol=1e-5, atol=1e-6)  # grouped convolutions: rounding
 
 
-@pytest.mark.parametrize("backbone,released", [("convlstm", False), ("predrnn", True), ("mim", False)])
+@pytest.mark.parametrize("backbone,released", [("convlstm", False), ("predrnn", True), ("mim", False), ("savp", True)])
 def test_channels_last_network_has_the_same_loss_and_gradients(backbone, released):
     """`net.to(memory_format=torch.channels_last)` is a layout change only (benchmarks/alternatives.py times it)."""
     import copy
 
     from transmem.models import MemoryBank, PredictiveNet
-    from transmem.training.objective import transfer_objective
+    from transmem.training.objective import kl_loss, transfer_objective
 
     target, sources = _bank_setup(backbone)
     target = target.replace(released=released)
@@ -52,8 +53,11 @@ def test_channels_last_network_has_the_same_loss_and_gradients(backbone, release
     memories = MemoryBank(sources, target=target).collect(frames, t_in=3)
 
     def loss_and_grads(model):
+        torch.manual_seed(1)  # the same latent noise for a stochastic backbone
         out = model(frames, t_in=3)
         loss, _ = transfer_objective(out.frames, frames[:, 1:], out.distilled, memories, beta=0.1)
+        if model.stochastic:  # the prior trains through the KL term
+            loss = loss + kl_loss(out.latents)
         return loss, torch.autograd.grad(loss, list(model.parameters()))
 
     loss, grads = loss_and_grads(net)

@@ -6,7 +6,7 @@ from transmem.models import MemoryBank, NetConfig, PredictiveNet, count_paramete
 from transmem.models.cells.base import CellSpec
 from transmem.models.cells.convlstm import ConvLSTMCell
 from transmem.registry import BACKBONES
-from transmem.training.objective import transfer_objective
+from transmem.training.objective import kl_loss, transfer_objective
 
 SMALL = dict(frame_size=(16, 16), patch_size=2, hidden=(8, 8, 8), kernel_size=3)
 VARIANTS = {"plain": {}, "tmu": {"n_sources": 2}, "released": {"n_sources": 2, "released": True}}
@@ -32,6 +32,8 @@ def test_shapes_and_every_parameter_trains(backbone, variant):
         assert out.gate_maps[k].shape == (2, 5, 2, 8, 8)
     memories = {k: torch.randn_like(v) for k, v in out.distilled.items()} if expected_tmu else None
     loss, _ = transfer_objective(out.frames, frames[:, 1:], out.distilled, memories)
+    if net.stochastic:  # the prior trains through the KL term alone (models/savp.py)
+        loss = loss + kl_loss(out.latents)
     loss.backward()
     unused = [name for name, p in net.named_parameters() if p.grad is None or not p.grad.abs().sum() > 0]
     assert unused == []
@@ -112,13 +114,20 @@ def test_tmu_step_matches_hand_computation_of_eqs_2_to_5():
 
 
 def _manual_teacher_forcing(net, frames):
+    """The rollout written out; a stochastic network with its posterior's mean (its latent's own loop is
+    tests/test_savp.py)."""
     patches = net.to_patches(frames)
     b = frames.shape[0]
     states = [cell.init_state(b, device=frames.device, dtype=frames.dtype) for cell in net.cells]
     zigzag = torch.zeros(b, net.config.hidden[-1], *net.config.state_size) if net.zigzag else None
+    if net.stochastic:
+        q_state = net.latent.posterior.cell.init_state(b, device=frames.device, dtype=frames.dtype)
     preds = []
     for t in range(frames.shape[1] - 1):
         x = patches[:, t]
+        if net.stochastic:
+            q_state, mu, _ = net.latent.posterior(patches[:, t + 1], q_state)
+            x = torch.cat([x, mu], dim=1)
         for layer, cell in enumerate(net.cells):
             step = cell(x, states[layer], zigzag)
             states[layer], zigzag, x = step.state, step.zigzag, step.state["h"]
@@ -130,10 +139,11 @@ def _manual_teacher_forcing(net, frames):
 def test_all_ones_mask_is_teacher_forcing(backbone):
     net = PredictiveNet(small(backbone, n_sources=1))
     frames = torch.rand(3, 7, 1, 16, 16)
-    out = net(frames, t_in=3, mask=torch.ones(3, 5))
+    latent = {"latent": "posterior-mean"} if net.stochastic else {}
+    out = net(frames, t_in=3, mask=torch.ones(3, 5), **latent)
     torch.testing.assert_close(out.frames, _manual_teacher_forcing(net, frames))
     # the default (test-time) mask differs from teacher forcing after t_in
-    default = net(frames, t_in=3).frames
+    default = net(frames, t_in=3, **latent).frames
     torch.testing.assert_close(default[:, :3], out.frames[:, :3])
     assert not torch.allclose(default[:, 3:], out.frames[:, 3:])
 

@@ -169,8 +169,10 @@ def _run_config(out, iterations=6, extra=()):
                                      *extra])
 
 
-# the cosine schedule with a warm-up: the learning rate of a resumed step must come from the step alone
-@pytest.mark.parametrize("schedule", [(), ("lr_schedule=cosine", "warmup_fraction=0.34")], ids=["constant", "cosine"])
+# the cosine schedule with a warm-up: the learning rate of a resumed step must come from the step alone; the savp
+# backbone with its GAN: the latent noise of a resumed step must come from the step alone
+@pytest.mark.parametrize("schedule", [(), ("lr_schedule=cosine", "warmup_fraction=0.34"),
+                                      ("model.backbone=savp", "lambda_adv=0.1")], ids=["constant", "cosine", "savp-gan"])
 def test_resume_ends_with_the_same_weights_as_an_uninterrupted_run(tmp_path, monkeypatch, schedule):
     def config(out):
         return _run_config(out, extra=schedule)

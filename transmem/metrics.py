@@ -35,6 +35,7 @@ __all__ = [
     "SSIM_K2",
     "Contingency",
     "MetricAccumulator",
+    "frame_scores",
     "mae",
     "mean_over_frames",
     "mse",
@@ -376,6 +377,12 @@ class Contingency:
 # --------------------------------------------------------------------------------------------------
 # MSE / MAE / SSIM / PSNR over a test set
 
+
+def frame_scores(prediction: Tensor, truth: Tensor) -> dict[str, Tensor]:
+    """{"mse", "mae", "ssim", "psnr"} -> per-frame values (B, T) of one batch (B, T, C, H, W)."""
+    return {"mse": mse(prediction, truth), "mae": mae(prediction, truth), "ssim": ssim(prediction, truth),
+            "psnr": psnr(prediction, truth)}
+
 _ROWS = ("n", "mse", "mae", "ssim", "psnr", "psnr_n")
 
 
@@ -401,19 +408,24 @@ class MetricAccumulator:
 
     def update(self, prediction: Tensor, truth: Tensor) -> MetricAccumulator:
         """Score one batch (B, T, C, H, W) on [0, 1] and add its per-frame sums; returns self."""
-        err = mse(prediction, truth)
+        return self.add(frame_scores(prediction, truth))
+
+    def add(self, scores: dict[str, Tensor]) -> MetricAccumulator:
+        """Add per-frame scores already computed, {"mse", "mae", "ssim", "psnr"} -> (B, T) (as `frame_scores`
+        gives; best-of-N evaluation adds each metric's best sample); returns self."""
+        err = scores["mse"]
         b, t = err.shape
         if self._state is None:
-            self._state = torch.zeros(len(_ROWS), t, dtype=torch.float64, device=truth.device)
+            self._state = torch.zeros(len(_ROWS), t, dtype=torch.float64, device=err.device)
         elif self._state.shape[1] != t:
             raise ValueError(f"this accumulator has {self._state.shape[1]} frames, the batch has {t}")
-        p = psnr(prediction, truth)
+        p = scores["psnr"]
         finite = torch.isfinite(p)
         rows = torch.stack([
             torch.full((t,), float(b), dtype=torch.float64, device=err.device),
             err.sum(0),
-            mae(prediction, truth).sum(0),
-            ssim(prediction, truth).sum(0),
+            scores["mae"].sum(0),
+            scores["ssim"].sum(0),
             torch.where(finite, p, torch.zeros_like(p)).sum(0),
             finite.sum(0).double(),
         ])

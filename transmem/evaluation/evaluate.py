@@ -1,5 +1,9 @@
 """Score a network's predictions on a split: per-frame MSE / MAE / SSIM / PSNR, and CSI / POD / FAR in dBZ for
-radar data (when the dataset's info carries its pixel-to-dBZ mapping), in the thuml convention of the paper."""
+radar data (when the dataset's info carries its pixel-to-dBZ mapping), in the thuml convention of the paper.
+
+A stochastic predictor (the savp backbone) is scored on one sample from its prior, drawn from a generator seeded
+by `seed`, so that validation and a later `transmem evaluate` see the same sample; best-of-N is
+evaluation/samples.py."""
 from __future__ import annotations
 
 import time
@@ -23,6 +27,7 @@ def evaluate_model(
     thresholds: Sequence[float] = (20.0,),
     device: torch.device | str = "cpu",
     shard: tuple[int, int] = (0, 1),
+    seed: int = 0,
 ) -> dict[str, Any]:
     """Predict the t_out frames after t_in inputs for every sequence (the model alone) and score them.
 
@@ -34,6 +39,7 @@ def evaluate_model(
     dbz = data.info.get("dbz")
     table = Contingency.zeros(thresholds, t_out) if dbz else None
     seconds, count = 0.0, 0
+    noise = {"generator": seeded_generator(seed, device)} if getattr(net, "stochastic", False) else {}
     for b, start in enumerate(range(0, len(data), batch_size)):
         if max_batches is not None and b >= max_batches:
             break
@@ -41,7 +47,7 @@ def evaluate_model(
             continue
         clip = torch.from_numpy(data.frames[start : start + batch_size, : t_in + t_out]).to(device)
         tic = time.perf_counter()
-        pred = net.predict(clip[:, :t_in], horizon=t_out)
+        pred = net.predict(clip[:, :t_in], horizon=t_out, **noise)
         seconds += time.perf_counter() - tic
         count += len(clip)
         truth = clip[:, t_in:]
@@ -54,6 +60,11 @@ def evaluate_model(
         result.update(table.all_reduce().summary())
     result["test_ms_per_seq"] = 1000.0 * seconds / max(count, 1)
     return result
+
+
+def seeded_generator(seed: int, device: torch.device | str) -> torch.Generator:
+    """The noise source of a stochastic predictor's samples: the same seed on the same device, the same samples."""
+    return torch.Generator(device=torch.device(device)).manual_seed(int(seed))
 
 
 def dataset_for_model(meta: dict, split: str, *, dataset: str | None = None, size: int | None = None,

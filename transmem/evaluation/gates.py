@@ -10,13 +10,16 @@ from transmem.data.base import SequenceData
 @torch.no_grad()
 def gate_statistics(net, data: SequenceData, batch_size: int) -> tuple[dict[int, np.ndarray], dict[int, np.ndarray]]:
     """Per TMU layer: mean gate per source (M,) over sequences, steps and positions, and the gate maps of the
-    first sequence (S, M, h, w)."""
+    first sequence (S, M, h, w). A stochastic network (savp) runs as at test time: prior samples after the input
+    steps, drawn from a generator seeded 0 (the future frames of the clip are never read)."""
     sums: dict[int, torch.Tensor] = {}
     first: dict[int, np.ndarray] = {}
     n = 0
+    generator = torch.Generator().manual_seed(0)
     for start in range(0, len(data), batch_size):
         clip = torch.from_numpy(data.frames[start : start + batch_size, : data.t_in + data.t_out])
-        out = net(clip, t_in=data.t_in)
+        noise = {"latent": "prior", "generator": generator} if net.stochastic else {}
+        out = net(clip, t_in=data.t_in, **noise)
         for layer, g in out.gate_maps.items():
             sums[layer] = sums.get(layer, 0) + g.sum(dim=(0, 1, 3, 4)) / (g.shape[1] * g.shape[3] * g.shape[4])
             first.setdefault(layer, g[0].numpy())

@@ -14,6 +14,10 @@ Alignment. A source may differ from the target in patch size, frame size, frame 
 - the memory shapes (channels, height, width) must then agree; if not, the error names both shapes and the
   setting that would align them.
 
+Stochastic sources (the savp backbone) run with their posterior's mean at every step: the posterior reads the
+true frames of the clip, as the target's own posterior does in training, and the mean makes a source's memories
+a deterministic function of the clip (no sampling noise in the distillation targets).
+
 Speed (docs/performance.md). `collect` runs each distinct source module once per clip under inference mode and
 writes its memories straight into the bank's (B, T-1, M, C, h, w) tensors (no per-source copies, no stacking).
 With `batch_sources=True`, sources of one architecture (same config and layer map) run together: their weights
@@ -124,12 +128,13 @@ class MemoryBank(nn.Module):
             if key not in adapted:
                 adapted[key] = adapt_frames(frames, first.config)
             needed = list(self.needed_layers(group))
+            latent = {"latent": "posterior-mean"} if first.stochastic else {}  # see the module docstring
             with torch.inference_mode():
                 if len(group) == 1:
-                    rollout = first(adapted[key], t_in=t_in, mask=mask, memory_layers=needed)
+                    rollout = first(adapted[key], t_in=t_in, mask=mask, memory_layers=needed, **latent)
                     out = [(rollout.memories, rollout.frames)]
                 else:
-                    out = self._batched(group, adapted[key], t_in=t_in, mask=mask, needed=needed)
+                    out = self._batched(group, adapted[key], t_in=t_in, mask=mask, needed=needed, latent=latent)
             for (memories, predicted), copies in zip(out, group):  # one run, written to every slot naming it
                 error = (predicted - adapted[key][:, 1:]).pow(2).mean(dim=(2, 3, 4)) if frame_errors else None
                 for m in copies:
@@ -166,7 +171,8 @@ class MemoryBank(nn.Module):
         """The source layers whose memories the slots of a group read."""
         return tuple(sorted({j for member in group for m in member for j in self.layer_maps[m].values()}))
 
-    def _batched(self, group, frames, *, t_in, mask, needed) -> list[tuple[dict[int, torch.Tensor], torch.Tensor]]:
+    def _batched(self, group, frames, *, t_in, mask, needed,
+                 latent) -> list[tuple[dict[int, torch.Tensor], torch.Tensor]]:
         """One rollout vmapped over the stacked weights of sources that share an architecture: per source, its
         memories and its predicted frames."""
         from torch.func import functional_call, stack_module_state
@@ -176,7 +182,8 @@ class MemoryBank(nn.Module):
         base = nets[0]
 
         def one(p, bf):
-            out = functional_call(base, (p, bf), (frames,), {"t_in": t_in, "mask": mask, "memory_layers": needed})
+            out = functional_call(base, (p, bf), (frames,), {"t_in": t_in, "mask": mask, "memory_layers": needed,
+                                                             **latent})
             return out.memories, out.frames
 
         memories, predicted = torch.vmap(one)(params, buffers)

@@ -5,6 +5,10 @@ At step t the network reads frame t (the true frame, or its own previous predict
 predicts frame t+1, so a clip of T frames gives T-1 predictions; the frame loss covers all of them (paper Eq. 6,
 t = 2..T). The sources never enter here: a TMU layer's forward pass needs only the target's own states, and the
 memory bank's states are used by the loss alone, so at test time the target runs with no source at all.
+
+A stochastic backbone (savp, models/savp.py) also draws a latent map z_t at every step from its posterior or its
+prior (`latent`: which, and whether sampled or the mean; `generator`: the noise source, for reproducible samples)
+and concatenates it to the step's input; a deterministic backbone refuses both arguments.
 """
 from __future__ import annotations
 
@@ -17,6 +21,7 @@ from torch import nn
 
 from transmem.models.backbones import Backbone
 from transmem.models.cells.base import CellSpec
+from transmem.models.savp import LATENT_MODES, LatentModel, Latents
 from transmem.registry import BACKBONES
 
 
@@ -35,6 +40,10 @@ class NetConfig:
     # layers whose gate convolution is followed by a LayerNorm, as in the released TMU cell (which has it in its
     # TMU layer whatever this says); true: every layer. Normalised to a tuple of layer indices
     gate_norm: bool | tuple[int, ...] = ()
+    # a stochastic backbone's latent map: Z channels (default 8) and the width of its posterior and prior networks
+    # (default 32); None for a deterministic backbone, which refuses them
+    latent_channels: int | None = None
+    latent_hidden: int | None = None
 
     def __post_init__(self) -> None:
         set_ = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731 (frozen dataclass normalisation)
@@ -72,6 +81,15 @@ class NetConfig:
             set_("gate_norm", norm)
         if self.backbone == "mim" and len(set(self.hidden)) > 1:
             raise ValueError("MIM blocks difference the hidden state of the layer below: give all layers one width")
+        if backbone.stochastic:
+            for key, default in (("latent_channels", 8), ("latent_hidden", 32)):
+                value = default if getattr(self, key) is None else int(getattr(self, key))
+                if value < 1:
+                    raise ValueError(f"{key} must be >= 1, got {value}")
+                set_(key, value)
+        elif self.latent_channels is not None or self.latent_hidden is not None:
+            raise ValueError(f"backbone '{self.backbone}' is deterministic and has no latent: drop latent_channels "
+                             "and latent_hidden (they size the savp backbone's latent)")
 
     @property
     def patch_channels(self) -> int:
@@ -94,7 +112,11 @@ class NetConfig:
         return NetConfig(**{**asdict(self), **changes})
 
     def to_dict(self) -> dict[str, Any]:
+        """The fields as plain lists and numbers; a deterministic backbone's (None) latent sizes are left out, so its
+        checkpoints describe it as before the savp backbone existed."""
         d = asdict(self)
+        if self.latent_channels is None and self.latent_hidden is None:
+            d.pop("latent_channels"), d.pop("latent_hidden")
         return {k: (list(v) if isinstance(v, tuple) else v) for k, v in d.items()}
 
     @classmethod
@@ -135,6 +157,7 @@ class Rollout(NamedTuple):
     gate_maps: dict[int, torch.Tensor]  # TMU layer -> (B, S, M, h, w), transfer gates averaged over channels
     memories: dict[int, torch.Tensor]  # requested layer -> (B, S, C, h, w), the memory C_t after each step
     hiddens: dict[int, torch.Tensor]  # requested layer -> (B, S, C, h, w), the hidden state H_t after each step
+    latents: Latents | None = None  # stochastic backbone: the posterior and prior of the posterior steps (KL term)
 
 
 # hidden_hook(layer, t, H_t) -> H_t': lets a transfer method (Knowledge Flow, ART) change a layer's hidden state
@@ -149,10 +172,17 @@ class PredictiveNet(nn.Module):
         backbone: Backbone = BACKBONES.get(config.backbone)
         self.zigzag = backbone.zigzag
         hidden, tmu = config.hidden, set(config.transfer_layers)
+        z = config.latent_channels or 0
+        self.latent = (
+            LatentModel(in_channels=config.patch_channels, channels=z, hidden=config.latent_hidden,
+                        kernel_size=config.kernel_size, state_size=config.state_size)
+            if backbone.stochastic
+            else None
+        )
         cells = []
         for layer, width in enumerate(hidden):
             spec = CellSpec(
-                in_channels=config.patch_channels if layer == 0 else hidden[layer - 1],
+                in_channels=config.patch_channels + z if layer == 0 else hidden[layer - 1],
                 hidden=width,
                 kernel_size=config.kernel_size,
                 state_size=config.state_size,
@@ -165,6 +195,22 @@ class PredictiveNet(nn.Module):
             cells.append(backbone.make_cell(layer, spec))
         self.cells = nn.ModuleList(cells)
         self.head = nn.Conv2d(hidden[-1], config.patch_channels, kernel_size=1, bias=False)
+
+    @property
+    def stochastic(self) -> bool:
+        """Whether the network draws a latent (then `latent` and `generator` choose and seed the draws)."""
+        return self.latent is not None
+
+    def _latent_mode(self, latent: str | None, generator: torch.Generator | None, default: str) -> str | None:
+        if self.latent is None:
+            if latent is not None or generator is not None:
+                raise ValueError(f"backbone '{self.config.backbone}' is deterministic: it has no latent to choose "
+                                 "or seed; drop latent and generator")
+            return None
+        latent = default if latent is None else latent
+        if latent not in LATENT_MODES:
+            raise ValueError(f"latent '{latent}' is not one of {', '.join(LATENT_MODES)}")
+        return latent
 
     # -- frame sub-scaling (space-to-depth) -------------------------------------------------------------------
     def to_patches(self, frames: torch.Tensor) -> torch.Tensor:
@@ -196,13 +242,18 @@ class PredictiveNet(nn.Module):
         memory_layers: Sequence[int] = (),
         hidden_layers: Sequence[int] = (),
         hidden_hook: HiddenHook | None = None,
+        latent: str | None = None,
+        generator: torch.Generator | None = None,
     ) -> Rollout:
         """Predict frames 1..T-1 of a clip (B, T, C, H, W).
 
         mask: (B, T-2), the weight of the true frame as the input of steps 1..T-2 (1 = ground truth, 0 = the
         network's own previous prediction; fractional values mix). None gives the test-time schedule: true frames
         for the first t_in steps, predictions after.
+        latent (stochastic backbone): one of LATENT_MODES, default "posterior" (training); the prior modes read the
+        posterior on the first t_in - 1 steps only. generator: the noise of the sampled modes (None: torch's own).
         """
+        latent = self._latent_mode(latent, generator, "posterior")
         self.check_frames(frames)
         b, t = frames.shape[:2]
         if not 1 <= t_in <= t - 1:
@@ -218,11 +269,17 @@ class PredictiveNet(nn.Module):
             memory_layers=memory_layers,
             hidden_layers=hidden_layers,
             hidden_hook=hidden_hook,
+            latent=latent,
+            posterior_steps=t - 1 if latent in ("posterior", "posterior-mean") else t_in - 1,
+            generator=generator,
         )
 
     @torch.no_grad()
-    def predict(self, frames_in: torch.Tensor, horizon: int) -> torch.Tensor:
-        """The next `horizon` frames after the input frames (B, T_in, C, H, W), from the model alone."""
+    def predict(self, frames_in: torch.Tensor, horizon: int, *,
+                generator: torch.Generator | None = None) -> torch.Tensor:
+        """The next `horizon` frames after the input frames (B, T_in, C, H, W), from the model alone. A stochastic
+        backbone draws one sample from its prior (the posterior reads the input frames only), with `generator`."""
+        latent = self._latent_mode(None, generator, "prior")
         self.check_frames(frames_in)
         if horizon < 1:
             raise ValueError(f"horizon must be >= 1, got {horizon}")
@@ -233,7 +290,8 @@ class PredictiveNet(nn.Module):
         was_training = self.training
         self.eval()
         try:
-            out = self.rollout(self.to_patches(frames_in), steps=steps, mask=mask, transfer_outputs=False)
+            out = self.rollout(self.to_patches(frames_in), steps=steps, mask=mask, transfer_outputs=False,
+                               latent=latent, posterior_steps=t_in - 1, generator=generator)
         finally:
             self.train(was_training)
         return out.frames[:, -horizon:]
@@ -248,13 +306,21 @@ class PredictiveNet(nn.Module):
         hidden_layers: Sequence[int] = (),
         hidden_hook: HiddenHook | None = None,
         transfer_outputs: bool = True,
+        latent: str | None = None,
+        posterior_steps: int = 0,
+        generator: torch.Generator | None = None,
     ) -> Rollout:
         """The time loop in patch space. known: (B, T_known, C', h, w); steps >= T_known reads predictions only.
 
-        transfer_outputs=False leaves Rollout.distilled and .gate_maps empty (prediction needs neither)."""
+        transfer_outputs=False leaves Rollout.distilled and .gate_maps empty (prediction needs neither).
+        latent: the stochastic backbone's mode (None for a deterministic one); the first `posterior_steps` steps
+        draw from the posterior, which reads known[:, t + 1]."""
         b, t_known = known.shape[:2]
         kw = dict(device=known.device, dtype=known.dtype)
         states = [cell.init_state(b, **kw) for cell in self.cells]
+        draws = None
+        if latent is not None:
+            draws = self.latent.run(b, mode=latent, posterior_steps=posterior_steps, generator=generator, **kw)
         zigzag = (
             torch.zeros(b, self.config.hidden[-1], *self.config.state_size, **kw) if self.zigzag else None
         )
@@ -270,6 +336,8 @@ class PredictiveNet(nn.Module):
                 x = m * known[:, t] + (1 - m) * prediction
             else:
                 x = prediction
+            if draws is not None:
+                x = torch.cat([x, draws.step(t, x, known[:, t + 1] if t + 1 < t_known else None)], dim=1)
             for layer, cell in enumerate(self.cells):
                 step = cell(x, states[layer], zigzag)
                 states[layer], zigzag, x = step.state, step.zigzag, step.state["h"]
@@ -286,7 +354,8 @@ class PredictiveNet(nn.Module):
             preds.append(prediction)
         stack = lambda d: {k: torch.stack(v, dim=1) for k, v in d.items()}  # noqa: E731
         frames = self.from_patches(torch.stack(preds, dim=1))
-        return Rollout(frames, StepStacks(distilled), stack(gates), stack(memories), stack(hiddens))
+        latents = draws.latents() if draws is not None else None
+        return Rollout(frames, StepStacks(distilled), stack(gates), stack(memories), stack(hiddens), latents)
 
 
 def default_mask(batch: int, t: int, t_in: int, *, device=None, dtype=torch.float32) -> torch.Tensor:

@@ -128,3 +128,21 @@ def transfer_objective(
         loss = loss + beta * distill
     parts["total"] = float(loss.detach())
     return loss, parts
+
+
+def gaussian_kl(q_mu: torch.Tensor, q_logvar: torch.Tensor, p_mu: torch.Tensor, p_logvar: torch.Tensor) -> torch.Tensor:
+    """KL(N(q_mu, e^q_logvar) || N(p_mu, e^p_logvar)) per element, in nats:
+    log(s_p / s_q) + (s_q^2 + (m_q - m_p)^2) / (2 s_p^2) - 1/2, computed in float32 at least."""
+    q_mu, q_logvar, p_mu, p_logvar = (x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
+                                      for x in (q_mu, q_logvar, p_mu, p_logvar))
+    return 0.5 * (p_logvar - q_logvar + (q_logvar.exp() + (q_mu - p_mu).pow(2)) / p_logvar.exp() - 1.0)
+
+
+def kl_loss(latents) -> torch.Tensor:
+    """The stochastic backbone's KL(q || p) term (models/savp.py): the mean over batch, steps and latent elements
+    of `gaussian_kl`, so that lambda_kl weighs nats per latent element against the per-pixel frame loss.
+    latents: a rollout's `Latents` (posterior and prior Gaussians, each (B, S, Z, h, w))."""
+    if latents is None:
+        raise ValueError("the rollout drew no posterior sample, so there is no KL term: train a stochastic backbone "
+                         "(savp) with its default latent mode")
+    return gaussian_kl(*latents).mean()

@@ -2,7 +2,8 @@
 CSV + TensorBoard logs, and data-parallel training when launched by torchrun.
 
 Exact resume. The batch order and the scheduled-sampling masks of step s are drawn from generators seeded by
-(seed, s), so they need no saved state; the checkpoint holds the weights, Adam's moments and the step. A run
+(seed, s), and torch's own generator is seeded by (seed, s) before the step (a stochastic backbone's latent
+noise), so they need no saved state; the checkpoint holds the weights, Adam's moments and the step. A run
 stopped and resumed therefore ends with the same weights as an uninterrupted run (on CPU, bit for bit).
 
 Files in `config.out`:
@@ -83,8 +84,12 @@ def build_method(config: TrainConfig, data: SequenceData, zoo: str | None = None
     return METHODS.get(config.method)(config=config, frame_channels=c, frame_size=(h, w), sources=sources)
 
 
+def _step_seed(seed: int, step: int, salt: int = 3) -> int:
+    return (seed * 1_000_003 + step) * 7 + salt
+
+
 def _step_generator(seed: int, step: int, salt: int) -> torch.Generator:
-    return torch.Generator().manual_seed((seed * 1_000_003 + step) * 7 + salt)
+    return torch.Generator().manual_seed(_step_seed(seed, step, salt))
 
 
 def batch_indices(step: int, n: int, batch: int, seed: int) -> torch.Tensor:
@@ -247,6 +252,8 @@ class Trainer:
                     path = self.out / name
                     shutil.rmtree(path) if path.is_dir() else path.unlink()
                 remove_leftover_temporaries(self.out)
+        if self.world > 1:
+            dist.barrier()  # every process has looked at the folder before rank 0 writes into it
         self.out.mkdir(parents=True, exist_ok=True)
         if resume and self.rank == 0:
             remove_leftover_temporaries(self.out)  # a kill during a checkpoint write leaves its temporary behind
@@ -268,6 +275,7 @@ class Trainer:
                 lr = self.lr_at(self.step)
                 for group in self.optimizer.param_groups:
                     group["lr"] = lr
+                torch.manual_seed(_step_seed(cfg.seed, self.step))  # the step's random draws (savp's latent noise)
                 sl = slice(self.rank * local, (self.rank + 1) * local)
                 frames = torch.from_numpy(train.frames[np.sort(idx[sl].numpy()), :t]).to(self.device)
                 mask = mask[sl].to(self.device)

@@ -95,22 +95,28 @@ class ART(Method):
             for k in range(len(target.hidden))
         )
 
-    def _rollout(self, frames: torch.Tensor, *, t_in: int, mask: torch.Tensor | None):
+    def _rollout(self, frames: torch.Tensor, *, t_in: int, mask: torch.Tensor | None, **latent):
         teacher_h = self.teachers.hiddens(frames, t_in=t_in, mask=mask)
 
         def hook(layer: int, t: int, h: torch.Tensor) -> torch.Tensor:
             return self.attention[layer](h, [th[layer][:, t] for th in teacher_h])
 
-        return self.net(frames, t_in=t_in, mask=mask, hidden_hook=hook)
+        return self.net(frames, t_in=t_in, mask=mask, hidden_hook=hook, **latent)
 
     def forward(self, frames: torch.Tensor, *, mask: torch.Tensor, t_in: int):
         out = self._rollout(frames, t_in=t_in, mask=mask)
-        return transfer_objective(out.frames, frames[:, 1:])
+        return self.with_stochastic_terms(*transfer_objective(out.frames, frames[:, 1:]), out, frames[:, 1:])
 
     @torch.no_grad()
-    def predict(self, frames_in: torch.Tensor, horizon: int) -> torch.Tensor:
+    def predict(self, frames_in: torch.Tensor, horizon: int, *,
+                generator: torch.Generator | None = None) -> torch.Tensor:
         """The next `horizon` frames after (B, T_in, C, H, W), from the student and its teachers: teachers read the
-        input frames, then their own predictions (the clip is padded with `horizon` frames nobody reads)."""
+        input frames, then their own predictions (the clip is padded with `horizon` frames nobody reads). A
+        stochastic student draws one sample from its prior (with `generator`), as `PredictiveNet.predict` does."""
+        latent = {"latent": "prior", "generator": generator} if self.net.stochastic else {}
+        if generator is not None and not latent:
+            raise ValueError(f"backbone '{self.net.config.backbone}' is deterministic: it has no latent to seed; "
+                             "drop generator")
         self.net.check_frames(frames_in)
         if horizon < 1:
             raise ValueError(f"horizon must be >= 1, got {horizon}")
@@ -119,7 +125,7 @@ class ART(Method):
         was_training = self.training
         self.eval()
         try:
-            out = self._rollout(torch.cat([frames_in, pad], dim=1), t_in=t_in, mask=None)
+            out = self._rollout(torch.cat([frames_in, pad], dim=1), t_in=t_in, mask=None, **latent)
         finally:
             self.train(was_training)
         return out.frames[:, -horizon:]

@@ -16,10 +16,11 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from transmem.models.network import NetConfig, PredictiveNet
+from transmem.models.network import NetConfig, PredictiveNet, Rollout
 from transmem.models.zoo import Source
 from transmem.training.config import TrainConfig
 from transmem.training.objective import transfer_objective
+from transmem.training.stochastic import StochasticTerms
 from transmem.registry import METHODS
 
 
@@ -45,6 +46,8 @@ class Method(nn.Module):
         self.source_nets = [s.net for s in sources]  # a plain list: sub-classes register them where they use them
         self.frame_channels, self.frame_size = frame_channels, tuple(frame_size)
         self.net = PredictiveNet(self.target_config(sources))
+        # a stochastic target's KL (and GAN) terms, which every method adds to its loss (training/stochastic.py)
+        self.stochastic_terms = StochasticTerms.for_target(config, self.net)
 
     def option(self, key: str, default: Any) -> Any:
         return self.config.method_options.get(key, default)
@@ -60,11 +63,27 @@ class Method(nn.Module):
             kernel_size=m.kernel_size,
             peepholes=m.peepholes,
             gate_norm=m.gate_norm,  # NetConfig turns a list into a tuple of layers
+            latent_channels=m.latent_channels,
+            latent_hidden=m.latent_hidden,
         )
+
+    @property
+    def stochastic(self) -> bool:
+        """Whether the target draws a latent (its predictor's `predict` then takes a generator)."""
+        return self.net.stochastic
+
+    def with_stochastic_terms(self, loss: torch.Tensor, parts: dict[str, float], out: Rollout,
+                              truth: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+        """The method's (loss, parts) with a stochastic target's KL and GAN terms added; unchanged otherwise."""
+        if self.stochastic_terms is None:
+            return loss, parts
+        extra, more = self.stochastic_terms(out, truth)
+        loss = loss + extra
+        return loss, {**{k: v for k, v in parts.items() if k != "total"}, **more, "total": float(loss.detach())}
 
     def forward(self, frames: torch.Tensor, *, mask: torch.Tensor, t_in: int) -> tuple[torch.Tensor, dict[str, float]]:
         out = self.net(frames, t_in=t_in, mask=mask)
-        return transfer_objective(out.frames, frames[:, 1:])
+        return self.with_stochastic_terms(*transfer_objective(out.frames, frames[:, 1:]), out, frames[:, 1:])
 
     def trainable_parameters(self) -> list[nn.Parameter]:
         return [p for p in self.parameters() if p.requires_grad]

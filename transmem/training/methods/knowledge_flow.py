@@ -124,10 +124,14 @@ class Teachers(nn.Module):
     @torch.no_grad()
     def hiddens(self, frames: torch.Tensor, *, t_in: int, mask: torch.Tensor | None) -> list[dict[int, torch.Tensor]]:
         """Per teacher: student layer -> the teacher's hidden states (B, T-1, C_m, h, w) on the clip (B, T, C, H, W).
-        mask None is the test-time schedule (true frames for t_in steps, then the teacher's own predictions)."""
+        mask None is the test-time schedule (true frames for t_in steps, then the teacher's own predictions).
+        A stochastic teacher (savp) runs with its means, never sampling: with its posterior's in training (mask
+        given, the clip is known), with its prior's after the input steps at test time (mask None)."""
         result = []
         for net, lmap in zip(self.nets, self.layer_maps):
-            out = net(adapt_frames(frames, net.config), t_in=t_in, mask=mask, hidden_layers=sorted(set(lmap.values())))
+            latent = {"latent": "posterior-mean" if mask is not None else "prior-mean"} if net.stochastic else {}
+            out = net(adapt_frames(frames, net.config), t_in=t_in, mask=mask, hidden_layers=sorted(set(lmap.values())),
+                      **latent)
             result.append({k: out.hiddens[j] for k, j in lmap.items()})
         return result
 
@@ -193,21 +197,28 @@ class KnowledgeFlow(Method):
                 mixed = mixed + w[layer, m + 1] * adapter(teacher_h[m][layer][:, t].to(h.dtype))
             return mixed
 
-        out = self.net(frames, t_in=t_in, mask=mask, hidden_hook=hook)
+        # a stochastic student draws the same noise in both rollouts, so the consistency term compares the paths,
+        # not two samples
+        seed = int(torch.randint(2**62, ())) if self.net.stochastic else None
+
+        def noise() -> dict:
+            return {} if seed is None else {"generator": torch.Generator(frames.device).manual_seed(seed)}
+
+        out = self.net(frames, t_in=t_in, mask=mask, hidden_hook=hook, **noise())
         truth = frames[:, 1:]
         frame = frame_loss(out.frames, truth)
         dependency = w[:, 1:].sum()
         loss = frame + self.dependency_coefficient() * dependency
         parts = {"frame": float(frame.detach()), "dependency": float(dependency.detach())}
         if self.lambda_consistency != 0.0:
-            alone = self.net(frames, t_in=t_in, mask=mask)
+            alone = self.net(frames, t_in=t_in, mask=mask, **noise())
             consistency = F.mse_loss(out.frames, alone.frames)
             loss = loss + self.lambda_consistency * consistency
             parts["consistency"] = float(consistency.detach())
             parts["frame_alone"] = float(frame_loss(alone.frames.detach(), truth))
         parts["teacher_weight"] = float(w[:, 1:].sum(dim=1).mean().detach())
         parts["total"] = float(loss.detach())
-        return loss, parts
+        return self.with_stochastic_terms(loss, parts, out, truth)
 
     def predictor(self) -> nn.Module:
         """The student alone (teachers dropped, as in the paper)."""

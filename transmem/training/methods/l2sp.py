@@ -113,4 +113,4 @@ class L2SP(Method):
             "l2_new": float(new.detach()),
             "total": float(loss.detach()),
         }
-        return loss, parts
+        return self.with_stochastic_terms(loss, parts, out, frames[:, 1:])

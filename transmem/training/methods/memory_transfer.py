@@ -85,4 +85,4 @@ class MemoryTransfer(Method):
             parts["beta"] = self.beta
         if weights is not None:
             parts["distilled_share"] = float(weights.mean())  # share of (clip, step, source) distilled
-        return loss, parts
+        return self.with_stochastic_terms(loss, parts, out, frames[:, 1:])  # a savp target's KL (and GAN) terms
