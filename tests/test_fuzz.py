@@ -26,7 +26,9 @@ RAW = st.text(alphabet="[]{},:0123456789abe.-' \"", max_size=10)  # also malform
 
 @pytest.fixture(autouse=True)
 def _subnormals_on():
-    """Training turns flush-to-zero on for speed; Hypothesis's float strategies need subnormals, so switch it back."""
+    """Training turns flush-to-zero on for speed (here or in an earlier test of the session); Hypothesis's float
+    strategies need subnormals, so they are on for every test here."""
+    torch.set_flush_denormal(False)
     yield
     torch.set_flush_denormal(False)
 
