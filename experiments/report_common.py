@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import statistics
+import textwrap
 from pathlib import Path
 
 
@@ -35,7 +36,7 @@ def by_run(study, results: dict, groups: list[str] | None = None) -> dict[str, l
     return out
 
 
-def _label(study, name: str, groups: list[str] | None = None) -> str:
+def run_label(study, name: str, groups: list[str] | None = None) -> str:
     """A run's label as the given groups (a table) name it; the first group listing it otherwise."""
     runs = [r for r in study.runs if r.run_name == name]
     return next((r.label for r in runs if groups is not None and r.group in groups), runs[0].label)
@@ -49,7 +50,7 @@ def group_table(study, results: dict, groups: list[str]) -> str:
     reference = _first(study, groups, "reference")
     ref = [r["test"]["mse"] for r in by_run(study, results).get(reference, [])] if reference else []
     ref_mse = statistics.mean(ref) if ref else None
-    compare = [f"vs {_label(study, reference, groups)}"] if reference else []
+    compare = [f"vs {run_label(study, reference, groups)}"] if reference else []
     header = ["run", "MSE/frame", "SSIM", *compare, "seeds", "best step", "s/step", "hours"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for name, done in by_run(study, results, groups).items():
@@ -57,7 +58,7 @@ def group_table(study, results: dict, groups: list[str]) -> str:
         ssim = [r["test"]["ssim"] for r in done]
         change = [f"{100 * (statistics.mean(mse) / ref_mse - 1):+.1f} %" if mse and ref_mse else ""] if reference else []
         hours = [r["elapsed_s"] / 3600 for r in done if r.get("elapsed_s")]
-        cells = [_label(study, name, groups), mean_std(mse, 2), mean_std(ssim, 3), *change, str(len(done)),
+        cells = [run_label(study, name, groups), mean_std(mse, 2), mean_std(ssim, 3), *change, str(len(done)),
                  ", ".join(str(int(r["best"]["step"])) for r in done),
                  f"{statistics.mean(r['train_s_per_batch'] for r in done):.2f}" if done else "",
                  f"{statistics.mean(hours):.2f}" if hours else ""]
@@ -92,15 +93,14 @@ def curves_figure(study, results: dict, groups: list[str], title: str, path: Pat
         n = min(len(c["step"]) for c in curves)
         steps = curves[0]["step"][:n]
         mse = np.array([c["mse"][:n] for c in curves])
-        (line,) = ax.plot(steps, mse.mean(0), lw=1.2, label=f"{_label(study, name, groups)} ({len(curves)})")
+        (line,) = ax.plot(steps, mse.mean(0), lw=1.2, label=f"{run_label(study, name, groups)} ({len(curves)})")
         if len(curves) > 1:
             ax.fill_between(steps, mse.min(0), mse.max(0), color=line.get_color(), alpha=0.15)
         drawn = True
     if drawn:
         ax.set_xlabel("iteration")
         ax.set_ylabel("validation MSE / frame")
-        ax.set_yscale("log")
-        ax.set_title(f"{title}: validation curves (mean of seeds; band: their range)", fontsize=8)
+        ax.set_title(textwrap.fill(f"{title}: validation curves (mean of seeds; band: their range)", 90), fontsize=7)
         ax.legend(fontsize=6)
         ax.grid(alpha=0.3, which="both")
         fig.tight_layout()

@@ -102,7 +102,7 @@ def test_a_study_trains_each_config_once_and_its_report_needs_only_the_result_fi
     assert "| scratch | " in report and "+0.0 %" in report and "| 1 |" in report  # the beta group's own table
     assert "Table 1 beside the paper's" in report and "| 110.0 | -8.7 % |" in report  # flying-digits parts
     assert "tiny-1: " in report  # gate averages
-    for picture in ("curves-plain.png", "curves-beta.png", "predictions.png"):
+    for picture in ("curves-plain.png", "curves-beta.png", "predictions-converged.png"):
         assert (tmp_path / "report" / picture).stat().st_size > 0, picture
 
     # a committed result of other settings is never overwritten: the error names the file and the fix

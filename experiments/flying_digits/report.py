@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import statistics
 
-from report_common import by_run, flattening, mean_std, tables
+from report_common import run_label, by_run, flattening, mean_std, tables
 
 # Paper Table 1 (ConvLSTM rows; 64x64 frames, 80,000 iterations): run name -> (MSE/frame, SSIM)
 PAPER = {
@@ -35,7 +35,7 @@ def paper_table(study, results: dict) -> list[str]:
         paper, paper_change = PAPER.get(name, ("", None))[0], ""
         if paper:
             paper_change = f"{100 * (paper / PAPER['scratch'][0] - 1):+.1f} %"
-        lines.append(f"| {done[0]['label']} | {mean_std(mse, 2)} | {100 * (statistics.mean(mse) / base - 1):+.1f} % | "
+        lines.append(f"| {run_label(study, name, groups)} | {mean_std(mse, 2)} | {100 * (statistics.mean(mse) / base - 1):+.1f} % | "
                      f"{len(done)} | {paper} | {paper_change} |")
     return ["## Table 1 beside the paper's", "", "The paper's numbers are for 64x64 frames and 80,000 iterations; "
             "compare the changes against scratch, not the absolute values.", "", *lines, ""]
@@ -70,6 +70,7 @@ def prediction_strip(study, results: dict) -> list[str]:
 
     from transmem.data.io import write_strip
 
+    groups = tables(study).get(TABLE, [])
     chosen = [(name, results[f"{name}-s0"]) for name in STRIP if results.get(f"{name}-s0", {}).get("sample")]
     if not chosen:
         return []
@@ -77,10 +78,10 @@ def prediction_strip(study, results: dict) -> list[str]:
     rows, labels = [from_uint8(first["input"])[0], from_uint8(first["truth"])[0]], ["input", "truth"]
     for name, r in chosen:
         rows.append(from_uint8(r["sample"]["prediction"])[0])
-        labels.append(f"{r['label'][:34]} ({r['test']['mse']:.1f})")
-    write_strip(study.report_dir / "predictions.png", rows, row_labels=labels, scale=2)
+        labels.append(f"{run_label(study, name, groups)[:34]} ({r['test']['mse']:.1f})")
+    write_strip(study.report_dir / "predictions-converged.png", rows, row_labels=labels, scale=2)
     return ["## Predictions (test sequence 0, seed 0; test MSE/frame of the run in brackets)", "",
-            "![predictions](predictions.png)", ""]
+            "![predictions](predictions-converged.png)", ""]
 
 
 def write_report(study, results: dict, parts: list[str]) -> list[str]:
