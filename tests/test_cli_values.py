@@ -87,3 +87,20 @@ def test_a_finished_run_is_never_replaced_by_accident(tmp_path, capsys):
     (run / "valid.csv").write_text("a stale log\n")
     assert main(["train", "--dataset", "mnist1", "--out", str(run), *tiny_args(), "--overwrite"]) == 0
     assert (run / "valid.csv").read_text() != "a stale log\n" and (run / "results.json").is_file()
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["evaluate", SHIPPED, "--batch-size", "0"], "argument --batch-size: must be >= 1, got 0"),
+    (["evaluate", SHIPPED, "--size", "-1"], "argument --size: must be >= 1, got -1"),
+    (["evaluate", SHIPPED, "--samples", "0"], "argument --samples: must be >= 1, got 0"),
+    (["gates", SHIPPED, "--size", "0"], "argument --size: must be >= 1, got 0"),
+    (["data", "show", "mnist3", "--n", "0"], "argument --n: must be >= 1, got 0"),
+    (["params", "--layers", "0"], "argument --layers: must be >= 1, got 0"),
+    (["train", "--iterations", "0"], "argument --iterations: must be >= 1, got 0"),
+    (["pretrain", "--name", "x", "--batch-size", "0"], "argument --batch-size: must be >= 1, got 0"),
+])
+def test_every_count_on_the_command_line_refuses_zero(tmp_path, capsys, argv, message):
+    with pytest.raises(SystemExit) as exit_:
+        main(argv + ["--out", str(tmp_path / "o")] if argv[0] not in ("params", "data") else argv)
+    assert exit_.value.code == 2 and message in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()

@@ -9,6 +9,17 @@ import sys
 COMMANDS = ("demo", "train", "evaluate", "predict", "gates", "zoo", "params", "data")
 
 
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1 (0 and negatives are errors, never "not given")."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got '{text}'") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
 class UserError(Exception):
     """An error caused by the user's input: printed as one line, exit status 2."""
 

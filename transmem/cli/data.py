@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from transmem.cli import UserError
+from transmem.cli import UserError, positive_int
 from transmem.data import stats as data_stats
 from transmem.data.options import parse_options
 from transmem.registry import DATASETS
@@ -29,10 +29,10 @@ def add_parser(sub) -> None:
     show = dsub.add_parser("show", help="write a PNG strip of a few sequences (rows = sequences, columns = frames)")
     show.add_argument("name", help="dataset name (see `transmem data list`)")
     show.add_argument("--split", default="test", choices=("train", "valid", "test"))
-    show.add_argument("--n", type=int, default=4, help="sequences to draw (default 4; also the size loaded)")
+    show.add_argument("--n", type=positive_int, default=4, help="sequences to draw (default 4; also the size loaded)")
     show.add_argument("--out", default="strip.png", help="PNG to write (default strip.png)")
     show.add_argument("--cmap", default=None, help="matplotlib colormap for one-channel data, e.g. viridis for radar")
-    show.add_argument("--scale", type=int, default=1, help="enlarge each pixel this many times (default 1)")
+    show.add_argument("--scale", type=positive_int, default=1, help="enlarge each pixel this many times (default 1)")
     show.add_argument("--option", "-o", action="append", metavar="KEY=VALUE", help="dataset option (repeatable)")
     show.set_defaults(func=run_show)
 

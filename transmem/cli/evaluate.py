@@ -13,8 +13,7 @@ from pathlib import Path
 import torch
 
 from transmem.checkpoint import atomic_write
-from transmem.cli import UserError
-from transmem.cli.predict import positive_int
+from transmem.cli import UserError, positive_int
 from transmem.data.options import parse_options
 from transmem.evaluation.evaluate import dataset_for_model, evaluate_model
 from transmem.evaluation.samples import evaluate_samples
@@ -29,10 +28,10 @@ def add_parser(sub) -> None:
     p.add_argument("checkpoints", nargs="+", help="best.safetensors files (or zoo model files)")
     p.add_argument("--dataset", help="dataset name (default: the first checkpoint's training dataset)")
     p.add_argument("--split", default="test", choices=("train", "valid", "test"))
-    p.add_argument("--size", type=int, help="number of sequences (default: the dataset's, or the training run's)")
+    p.add_argument("--size", type=positive_int, help="number of sequences (default: the dataset's, or the training run's)")
     p.add_argument("--option", "-o", action="append", metavar="KEY=VALUE", help="dataset option (repeatable)")
     p.add_argument("--thresholds", default="20", help="CSI thresholds in dBZ for radar data, e.g. 20,30,40")
-    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--batch-size", type=positive_int, default=16)
     p.add_argument("--device", default="auto")
     p.add_argument("--samples", type=positive_int, default=1,
                    help="stochastic models (savp): N prior samples per sequence; reports the best sample per sequence "

@@ -10,6 +10,7 @@ import numpy as np
 
 from transmem.checkpoint import atomic_write
 from transmem.cli.evaluate import dataset_for
+from transmem.cli import positive_int
 from transmem.evaluation.gates import gate_statistics
 from transmem.models.network import PredictiveNet
 from transmem.training.predictor import load_predictor
@@ -21,9 +22,9 @@ def add_parser(sub) -> None:
     p.add_argument("checkpoint", help="a TMU model checkpoint (best.safetensors)")
     p.add_argument("--dataset", help="dataset (default: the one the model was trained on)")
     p.add_argument("--split", default="test", choices=("train", "valid", "test"))
-    p.add_argument("--size", type=int, default=64, help="sequences to average over (default 64)")
+    p.add_argument("--size", type=positive_int, default=64, help="sequences to average over (default 64)")
     p.add_argument("--option", "-o", action="append", metavar="KEY=VALUE", help="dataset option (repeatable)")
-    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--batch-size", type=positive_int, default=16)
     p.add_argument("--out", default="gates", help="folder for gates.json and gates.png (default ./gates)")
     p.set_defaults(func=run)
 

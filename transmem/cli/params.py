@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from transmem.cli import positive_int
 from transmem.models.network import NetConfig
 from transmem.models.summary import parameter_rows
 from transmem.registry import BACKBONES
@@ -11,12 +12,12 @@ from transmem.registry import BACKBONES
 
 def add_network_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--backbone", default="convlstm", choices=BACKBONES.names())
-    p.add_argument("--frame-size", type=int, default=64, help="frame height and width (default 64)")
-    p.add_argument("--channels", type=int, default=1, help="frame channels (default 1)")
-    p.add_argument("--patch", type=int, default=4, help="sub-scaling patch size (default 4)")
-    p.add_argument("--layers", type=int, default=4)
-    p.add_argument("--hidden", type=int, default=64, help="hidden channels per layer (default 64)")
-    p.add_argument("--kernel", type=int, default=5, help="filter size (default 5)")
+    p.add_argument("--frame-size", type=positive_int, default=64, help="frame height and width (default 64)")
+    p.add_argument("--channels", type=positive_int, default=1, help="frame channels (default 1)")
+    p.add_argument("--patch", type=positive_int, default=4, help="sub-scaling patch size (default 4)")
+    p.add_argument("--layers", type=positive_int, default=4)
+    p.add_argument("--hidden", type=positive_int, default=64, help="hidden channels per layer (default 64)")
+    p.add_argument("--kernel", type=positive_int, default=5, help="filter size (default 5)")
     p.add_argument("--peepholes", action="store_true", help="ConvLSTM peephole connections (Eq. 2/5)")
 
 

@@ -15,24 +15,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from transmem.cli import UserError
+from transmem.cli import UserError, positive_int
 from transmem.data.io import read_frames, write_gif, write_npy, write_strip
 from transmem.evaluation.evaluate import seeded_generator
 from transmem.evaluation.samples import sample_futures
 from transmem.models.network import NetConfig
 from transmem.training.predictor import load_predictor
 from transmem.training.trainer import resolve_device
-
-
-def positive_int(text: str) -> int:
-    """argparse type: an integer >= 1 (0 and negatives are errors, never "not given")."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got '{text}'") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
 
 
 def add_parser(sub) -> None:

@@ -6,6 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
+from transmem.cli import positive_int
 from transmem.models.zoo import export_to_zoo, list_zoo, zoo_root
 from transmem.registry import BACKBONES, DATASETS, METHODS
 from transmem.training.config import TrainConfig, load_config
@@ -38,10 +39,10 @@ def add_common(p: argparse.ArgumentParser, *, with_method: bool) -> None:
     p.add_argument("--fraction", type=float, help="share of the training set (paper Fig. 7: 0.25 .. 2)")
     p.add_argument("--backbone", choices=BACKBONES.names())
     p.add_argument("--hidden", type=lambda s: [int(x) for x in s.split(",")], help="widths per layer, e.g. 64,64,64,64")
-    p.add_argument("--patch", type=int, help="frame sub-scaling patch size")
-    p.add_argument("--kernel", type=int, help="filter size")
-    p.add_argument("--iterations", type=int)
-    p.add_argument("--batch-size", type=int)
+    p.add_argument("--patch", type=positive_int, help="frame sub-scaling patch size")
+    p.add_argument("--kernel", type=positive_int, help="filter size")
+    p.add_argument("--iterations", type=positive_int)
+    p.add_argument("--batch-size", type=positive_int)
     p.add_argument("--lr", type=float)
     p.add_argument("--seed", type=int)
     p.add_argument("--device", help="auto, cpu, cuda, cuda:1 ...")
