@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import resource
 import subprocess
 import sys
@@ -22,6 +21,8 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+from transmem.machine import cpu_name
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -60,13 +61,6 @@ def peak_rss_of(command: list[str]) -> tuple[float, float]:
     if peak <= before:
         raise SystemExit("could not measure the child's peak memory (an earlier child was larger); run alone")
     return peak / 2**20, seconds
-
-
-def cpu_name() -> str:
-    try:
-        return next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
-    except (OSError, StopIteration):
-        return platform.processor() or platform.machine()
 
 
 def main(argv: list[str] | None = None) -> int:

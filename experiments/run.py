@@ -186,12 +186,9 @@ def seconds_per_plain_step(study: Study) -> float:
 def machine(threads: int) -> dict:
     import torch
 
-    cpu = platform.processor() or platform.machine()
-    try:
-        cpu = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    return {"cpu": cpu, "cores": os.cpu_count(), "threads": threads, "torch": torch.__version__,
+    from transmem.machine import cpu_name
+
+    return {"cpu": cpu_name(), "cores": os.cpu_count(), "threads": threads, "torch": torch.__version__,
             "python": platform.python_version()}
 
 
@@ -259,7 +256,7 @@ def ensure_sources(study: Study, names: set[str], threads: int, jobs: int, commi
 def write_source_result(study: Study, name: str, out: Path, threads: int, commit: bool) -> None:
     r = json.loads((out / "results.json").read_text())
     doc = {"name": name, "kind": "source", "config": r["config"], "test": r["test"], "best": r["best"],
-           "train_s_per_batch": r.get("train_s_per_batch"), "elapsed_s": r.get("elapsed_s") or _wall_from_files(out),
+           "train_s_per_batch": r.get("train_s_per_batch"), "elapsed_s": r["elapsed_s"],
            "valid_curve": _read_csv(out / "valid.csv", ("step", "mse", "ssim")), "machine": machine(threads)}
     path = study.folder / "results" / f"source-{name}.json"
     _write_json(path, doc)
@@ -310,12 +307,6 @@ def train(study: Study, todo: list[Run], threads: int, jobs: int, commit: bool) 
 def _read_csv(path: Path, fields: tuple[str, ...]) -> dict[str, list]:
     rows = list(csv.DictReader(open(path))) if path.is_file() else []
     return {f: [float(r[f]) if r.get(f) not in (None, "") else None for r in rows] for f in fields}
-
-
-def _wall_from_files(folder: Path) -> float | None:
-    """A run's wall time when its trainer did not record one: from its config to its results file."""
-    start, end = folder / "config.yaml", folder / "results.json"
-    return end.stat().st_mtime - start.stat().st_mtime if start.is_file() and end.is_file() else None
 
 
 def _as_uint8(frames) -> dict:
@@ -373,7 +364,7 @@ def write_result(run: Run, threads: int) -> dict:
         "test": r["test"], "best": r["best"],
         "params_train": r["params_train"], "params_test": r["params_test"],
         "train_s_per_batch": r["train_s_per_batch"],
-        "elapsed_s": r.get("elapsed_s") or _wall_from_files(run.folder),
+        "elapsed_s": r["elapsed_s"],
         "valid_curve": _read_csv(run.folder / "valid.csv", ("step", "mse", "ssim")),
         "train_curve": _read_csv(run.folder / "log.csv", ("step", "loss", "frame", "distill", "lr")),
         "gates": gate_averages(best) if best.is_file() else None,

@@ -8,18 +8,24 @@ import pytest
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def _run_script(name: str, *args: str) -> subprocess.CompletedProcess:
+    """Run benchmarks/<name>.py in a fresh process; its exit status must be 0 (stderr shown otherwise)."""
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / f"{name}.py"), *args], capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return proc
 # Scripts run in this process get the thread count it already has: --threads 1 would slow every later test file.
 THREADS = str(torch.get_num_threads())
 
 
 def test_speed_script_writes_consistent_rows(tmp_path):
     out = tmp_path / "speed.json"
-    cmd = [sys.executable, str(ROOT / "benchmarks" / "speed.py"), "--configs", "demo", "--backbones", "convlstm",
+    proc = _run_script("speed", "--configs", "demo", "--backbones", "convlstm",
            "--sources", "0,1", "--variants", "paper,released:1", "--demo-hidden", "8,8", "--demo-batch", "2",
            "--repeats", "2", "--infer-repeats", "2", "--warmup", "0", "--threads", "1", "--batch-sources",
-           "--out", str(out)]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr[-2000:]
+           "--out", str(out))
     report = json.loads(out.read_text())
     rows = {(r["variant"], r["m"]): r for r in report["rows"]}
     assert set(rows) == {("backbone", 0), ("paper", 1), ("released", 1)}
@@ -39,10 +45,8 @@ def test_speed_script_writes_consistent_rows(tmp_path):
 
 def test_alternatives_script_times_each_alternative_against_the_shipped_code(tmp_path):
     out = tmp_path / "alternatives.json"
-    cmd = [sys.executable, str(ROOT / "benchmarks" / "alternatives.py"), "--config", "demo", "--hidden", "8,8",
-           "--batch", "2", "--sources", "2", "--repeats", "1", "--rounds", "1", "--threads", "1", "--out", str(out)]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr[-2000:]
+    proc = _run_script("alternatives", "--config", "demo", "--hidden", "8,8",
+           "--batch", "2", "--sources", "2", "--repeats", "1", "--rounds", "1", "--threads", "1", "--out", str(out))
     rows = json.loads(out.read_text())["rows"]
     assert set(rows) == {"channels_last", "pointwise_matmul", "split_transfer_conv", "keep_freed_memory",
                          "stacked_distill_loss", "sigmoid_tanh", "compile_cells"}
@@ -191,10 +195,8 @@ def test_alternatives_script_runs_a_subset_on_a_released_tmu_and_names_what_it_h
 
 def test_sampling_script_times_separate_rollouts_against_one_batch(tmp_path):
     out = tmp_path / "sampling.json"
-    cmd = [sys.executable, str(ROOT / "benchmarks" / "sampling.py"), "--frame-size", "16", "--channels", "1",
-           "--hidden", "8", "--batch", "2", "--samples", "1,3", "--repeats", "2", "--horizon", "2", "--out", str(out)]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr[-2000:]
+    proc = _run_script("sampling", "--frame-size", "16", "--channels", "1",
+           "--hidden", "8", "--batch", "2", "--samples", "1,3", "--repeats", "2", "--horizon", "2", "--out", str(out))
     rows = json.loads(out.read_text())["rows"]
     assert [(r["n"], r["sequences"]) for r in rows] == [(1, 2), (3, 6)]
     for r in rows:  # medians over the rounds, and their ratio

@@ -136,3 +136,35 @@ def test_the_shipped_studies_resolve(study, capsys):
     run = _runner()
     assert run.main([str(ROOT / "experiments" / study / "study.yaml"), "--dry-run"]) == 0
     assert "distinct runs to train" in capsys.readouterr().out
+
+
+def test_commit_records_just_the_result_files_in_git(tmp_path, monkeypatch):
+    """--commit's git step: only the named files go into the commit; other staged or changed files stay as they
+    were; a path git cannot add is reported, never fatal."""
+    import subprocess
+
+    run = _runner()
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git = lambda *a: subprocess.run(["git", *a], cwd=repo, capture_output=True, text=True, check=True).stdout  # noqa: E731
+    git("init", "-q")
+    git("config", "user.email", "t@example.com")
+    git("config", "user.name", "t")
+    (repo / "other.txt").write_text("half-done work\n")
+    git("add", "other.txt")
+    (repo / "results").mkdir()
+    result = repo / "results" / "x-s0.json"
+    result.write_text("{}\n")
+    monkeypatch.setattr(run, "ROOT", repo)
+    run._git_commit([result], "study: x-s0")
+    assert git("log", "--format=%s") == "study: x-s0\n"
+    assert git("show", "--name-only", "--format=").split() == ["results/x-s0.json"]
+    assert git("status", "--short") == "A  other.txt\n"  # still staged, not committed
+    run._git_commit([tmp_path / "outside.json"], "nothing")  # outside the repository: reported, not raised
+    assert git("log", "--format=%s") == "study: x-s0\n"
+
+
+def test_the_cpu_is_named_in_results():
+    from transmem.machine import cpu_name
+
+    assert isinstance(cpu_name(), str) and cpu_name().strip()

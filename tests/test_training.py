@@ -5,6 +5,7 @@ import math
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -192,7 +193,14 @@ def test_resume_ends_with_the_same_weights_as_an_uninterrupted_run(tmp_path, mon
         Trainer(config(tmp_path / "cut"), progress=False).run()
     monkeypatch.setattr(Trainer, "train_step", original)
     assert load_file(str(tmp_path / "cut" / "last.safetensors"))["optim/0.step"].item() == 3
-    Trainer(config(tmp_path / "cut"), progress=False).run(resume=True)
+    from transmem.checkpoint import load_checkpoint
+
+    first_session = load_checkpoint(tmp_path / "cut" / "last.safetensors")[1]["elapsed_s"]
+    resumed = Trainer(config(tmp_path / "cut"), progress=False)
+    tic = time.perf_counter()
+    results = resumed.run(resume=True)
+    # the wall time counts both sessions: the first one's (to its checkpoint) plus this one's
+    assert first_session > 0 and first_session < results["elapsed_s"] <= first_session + time.perf_counter() - tic
     full = load_file(str(tmp_path / "full" / "last.safetensors"))
     cut = load_file(str(tmp_path / "cut" / "last.safetensors"))
     assert full.keys() == cut.keys()
