@@ -64,6 +64,8 @@ def test_a_study_trains_each_config_once_and_its_report_needs_only_the_result_fi
     args = [str(study), "--jobs", "2"]
     assert run.main([*args, "--dry-run"]) == 0
     assert "6 distinct runs to train" in capsys.readouterr().out  # mt-b0.01-s0 is mt-both-s0
+    assert run.main([*args, "--dry-run", "--match", "scratch-s1"]) == 0  # a name with its seed: that run alone
+    assert "1 distinct runs to train" in capsys.readouterr().out
     runs = tmp_path / "runs"
     runs.mkdir()
     (runs / "scratch-s1.lock").write_text(str(os.getpid()))  # a live runner holds it: left alone
