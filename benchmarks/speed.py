@@ -6,6 +6,8 @@ What it measures, each configuration in a fresh subprocess (so its peak resident
   memory bank collect (M frozen sources, no autograd) + target forward + Eq. 6 loss + backward + Adam step.
   The clip is 20 frames (10 -> 10) with a scheduled-sampling mask (ground truth with probability 0.5 at each
   output step), as in the middle of training;
+  With `--precision fp32,bf16` (the default) each training step is also timed under CPU bf16 autocast (master
+  weights fp32), in a child of its own, and the table shows the bf16 time and its ratio to fp32;
 - inference: `predict` (10 input frames -> 10 predicted frames, no sources), in ms per sequence;
 - achieved GFLOP/s from an analytic count of the convolution MACs (`conv_macs`), x2 for FLOPs, x3 for training
   (forward + backward) and x1 for the sources (forward only), as a fraction of this machine's peak measured by the
@@ -26,6 +28,7 @@ training step against M (up to 64 sources) at the paper's configuration.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -43,6 +46,7 @@ CONFIGS = {
 }
 FRAME, PATCH, KERNEL, SEQ_LEN, T_IN = 64, 4, 5, 20, 10
 BACKBONE_NAMES = ("convlstm", "predrnn", "mim")
+PRECISIONS = ("fp32", "bf16")
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -225,15 +229,22 @@ def make_train_step(torch, job: dict):
     mask = sampling_mask(torch, batch, seed=2)
     parts: dict[str, list[float]] = {"collect": [], "forward": [], "backward": []}
     counter = [0]
+    bf16 = job.get("precision") == "bf16"
+
+    def autocast():
+        """bf16 autocast for collect, forward and loss (backward and Adam stay outside, on fp32 master weights)."""
+        return torch.autocast(device_type="cpu", dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
 
     def step(record: bool = True) -> float:
         frames = data[counter[0] % n_clips]
         counter[0] += 1
         t0 = time.perf_counter()
-        memories = bank.collect(frames, t_in=T_IN, mask=mask) if bank is not None else None
+        with autocast():
+            memories = bank.collect(frames, t_in=T_IN, mask=mask) if bank is not None else None
         t1 = time.perf_counter()
-        out = net(frames, t_in=T_IN, mask=mask)
-        loss, _ = transfer_objective(out.frames, frames[:, 1:], out.distilled, memories, beta=0.1)
+        with autocast():
+            out = net(frames, t_in=T_IN, mask=mask)
+            loss, _ = transfer_objective(out.frames, frames[:, 1:], out.distilled, memories, beta=0.1)
         t2 = time.perf_counter()
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -495,7 +506,9 @@ def run_matrix(args, peak: dict) -> list[dict]:
                            warmup=args.warmup, steps=args.repeats, threads=args.threads,
                            batch_sources=args.batch_sources,
                            paired=not args.unpaired)
-                row["train"] = run_measured({**job, "kind": "train"}, args)
+                for precision in args.precision:  # fp32 is row["train"], bf16 autocast row["train_bf16"]
+                    key = "train" if precision == "fp32" else f"train_{precision}"
+                    row[key] = run_measured({**job, "kind": "train", "precision": precision}, args)
                 if not args.no_infer:
                     row["infer"] = run_measured({**job, "kind": "infer", "steps": args.infer_repeats, "warmup": 1}, args)
                 summarise(row, conv_peak, ref)
@@ -516,6 +529,11 @@ def summarise(row: dict, conv_peak: float, ref: dict) -> None:
                  train_frac_probe=tr.get("probe_ratio") or ((f / t / 1e9 / tr["probe"]) if tr.get("probe") else None),
                  collect_s=tr["parts"].get("collect"), forward_s=tr["parts"].get("forward"),
                  backward_s=tr["parts"].get("backward"), train_flops=f)
+    bf = row.get("train_bf16")
+    if bf and "times" in bf:
+        s["train_bf16_s"] = median(bf["times"])
+        if "train_s" in s:
+            s["bf16_over_fp32"] = s["train_bf16_s"] / s["train_s"]
     if inf and "times" in inf:
         t = median(inf["times"])
         f = inf["flops"]["total"]
@@ -542,17 +560,27 @@ def fmt(x, spec=".2f", none="-"):
 
 
 HEADER = (
-    f"{'config':<6} {'backbone':<8} {'variant':<8} {'M':>3} {'train s':>8} {'collect':>7} {'GFLOP/s':>7} {'%peak':>6} "
+    f"{'config':<6} {'backbone':<8} {'variant':<8} {'M':>3} {'train s':>8} {'bf16 s':>8} {'bf16/32':>7} "
+    f"{'collect':>7} {'GFLOP/s':>7} {'%peak':>6} "
     f"{'%probe':>6} {'x bb':>5} {'x flop':>6} {'infer ms/seq':>12} {'GFLOP/s':>7} {'x bb':>5} {'x flop':>6} "
     f"{'train MB':>8} {'infer MB':>8} {'othr':>4}"
 )
 
 
+def cpu_line() -> str:
+    """The table's heading: the CPU model and its bf16-relevant flags (bf16 speed depends on them)."""
+    from transmem.machine import BF16_FLAGS, cpu_flags, cpu_name
+
+    return f"cpu: {cpu_name()}; flags: {' '.join(cpu_flags()) or 'none of ' + ' '.join(BF16_FLAGS)}"
+
+
 def format_row(row: dict) -> str:
     s = row.get("summary", {})
-    err = " ".join(f"[{k} error: {row[k]['error']}]" for k in ("train", "infer") if row.get(k, {}).get("error"))
+    err = " ".join(f"[{k} error: {row[k]['error']}]" for k in ("train", "train_bf16", "infer")
+                   if row.get(k, {}).get("error"))
     return (
         f"{row['config']:<6} {row['backbone']:<8} {row['variant']:<8} {row['m']:>3} {fmt(s.get('train_s'), '.3f'):>8} "
+        f"{fmt(s.get('train_bf16_s'), '.3f'):>8} {fmt(s.get('bf16_over_fp32')):>7} "
         f"{fmt(s.get('collect_s'), '.3f'):>7} {fmt(s.get('train_gflops'), '.0f'):>7} "
         f"{fmt(100 * s['train_frac_peak'] if 'train_frac_peak' in s else None, '.0f'):>6} "
         f"{fmt(100 * s['train_frac_probe'] if s.get('train_frac_probe') else None, '.0f'):>6} "
@@ -573,6 +601,7 @@ def final_table(rows: list[dict], peak: dict, end_peak: dict) -> dict:
             "note": "conv: the highest median of the 5x5 128->256 16x16 batch-16 convolution seen in this run"}
     print(f"\nfinal table: %peak against the convolution peak {conv:.0f} GFLOP/s (highest median in this run; "
           f"matmul {used['matmul']:.0f}, channels_last conv {used['conv_channels_last']:.0f})")
+    print(cpu_line())
     print(HEADER)
     for config in dict.fromkeys(r["config"] for r in rows):
         for backbone in dict.fromkeys(r["backbone"] for r in rows if r["config"] == config):
@@ -623,6 +652,14 @@ def name_list(text: str) -> list[str]:
     return [x.strip() for x in text.split(",") if x.strip()]
 
 
+def precision_list(text: str) -> list[str]:
+    names = name_list(text)
+    bad = [n for n in names if n not in PRECISIONS]
+    if bad or not names:
+        raise argparse.ArgumentTypeError(f"precisions are {', '.join(PRECISIONS)}; got {text!r}")
+    return sorted(set(names), key=PRECISIONS.index)
+
+
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--backbones", type=name_list, default=list(BACKBONE_NAMES))
@@ -641,6 +678,8 @@ def parse_args(argv=None):
     p.add_argument("--infer-repeats", type=int, default=3, help="timed predictions per configuration (median)")
     p.add_argument("--warmup", type=int, default=1)
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
+    p.add_argument("--precision", type=precision_list, default=["fp32", "bf16"],
+                   help="training-step precisions: fp32, bf16 (CPU autocast, fp32 master weights)")
     p.add_argument("--no-infer", action="store_true")
     p.add_argument("--unpaired", action="store_true",
                    help="TMU children do not also time a backbone (then ratios come from separate processes)")
@@ -675,9 +714,11 @@ def main(argv=None) -> int:
     WAIT.update(max_s=args.wait_quiet, below=args.quiet_below)
     out_path = Path(args.out)
     out_path.parent.mkdir(parents=True, exist_ok=True)
+    from transmem.machine import cpu_flags, cpu_name
+
     report = {
         "machine": {"platform": platform.platform(), "processor": platform.processor(), "cpus": os.cpu_count(),
-                    "python": platform.python_version()},
+                    "python": platform.python_version(), "cpu": cpu_name(), "cpu_flags": list(cpu_flags())},
         "args": {k: v for k, v in vars(args).items() if k != "child"},
         "started": time.strftime("%Y-%m-%d %H:%M:%S"),
     }
@@ -694,6 +735,7 @@ def main(argv=None) -> int:
     report["peak_start"] = peak
     print("peak (GFLOP/s): " + ", ".join(f"{k} {peak[k]:.0f}" for k in ("matmul", "conv", "conv_channels_last")), flush=True)
     if not args.skip_matrix:
+        print(cpu_line())
         print(HEADER, flush=True)
         report["rows"] = run_matrix(args, peak)
         save()

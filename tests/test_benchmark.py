@@ -25,7 +25,7 @@ def test_speed_script_writes_consistent_rows(tmp_path):
     proc = _run_script("speed", "--configs", "demo", "--backbones", "convlstm",
            "--sources", "0,1", "--variants", "paper,released:1", "--demo-hidden", "8,8", "--demo-batch", "2",
            "--repeats", "2", "--infer-repeats", "2", "--warmup", "0", "--threads", "1", "--batch-sources",
-           "--out", str(out))
+           "--precision", "fp32", "--out", str(out))
     report = json.loads(out.read_text())
     rows = {(r["variant"], r["m"]): r for r in report["rows"]}
     assert set(rows) == {("backbone", 0), ("paper", 1), ("released", 1)}
@@ -41,6 +41,20 @@ def test_speed_script_writes_consistent_rows(tmp_path):
     paper = rows[("paper", 1)]["summary"]
     assert paper["train_flop_ratio"] > 1 and paper["train_ratio"] > 0  # TMU against its paired backbone
     assert "final table" in proc.stdout and report["peak_used"]["conv"] > 0
+
+
+def test_speed_script_times_bf16_beside_fp32_under_the_cpu_heading(tmp_path):
+    """--precision fp32,bf16: each training row has an fp32 and a bf16-autocast child, and their ratio."""
+    out = tmp_path / "speed.json"
+    proc = _run_script("speed", "--configs", "demo", "--backbones", "convlstm", "--sources", "0,1",
+                       "--demo-hidden", "4", "--demo-batch", "1", "--repeats", "1", "--warmup", "0", "--threads", "1",
+                       "--no-infer", "--precision", "fp32,bf16", "--out", str(out))
+    report = json.loads(out.read_text())
+    for row in report["rows"]:
+        assert row["train_bf16"]["job"]["precision"] == "bf16" and row["train"]["job"]["precision"] == "fp32"
+        s = row["summary"]
+        assert s["bf16_over_fp32"] == pytest.approx(s["train_bf16_s"] / s["train_s"])
+    assert "bf16/32" in proc.stdout and "cpu: " in proc.stdout and "cpu_flags" in report["machine"]
 
 
 def test_alternatives_script_times_each_alternative_against_the_shipped_code(tmp_path):

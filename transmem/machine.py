@@ -13,3 +13,19 @@ def cpu_name() -> str:
     except OSError:  # not Linux
         return fallback
     return names[0] if names else fallback
+
+
+BF16_FLAGS = ("avx512_bf16", "amx_bf16", "amx_tile", "avx512f", "avx2")  # what decides bf16 (and fp32) CPU speed
+
+
+def cpu_flags(cpuinfo: str | None = None) -> tuple[str, ...]:
+    """The BF16_FLAGS the CPU has, from /proc/cpuinfo's text (read when not given; empty tuple off Linux)."""
+    if cpuinfo is None:
+        try:
+            with open("/proc/cpuinfo") as info:
+                cpuinfo = info.read()
+        except OSError:
+            return ()
+    line = next((ln for ln in cpuinfo.splitlines() if ln.startswith("flags")), "")
+    have = set(line.split(":", 1)[1].split()) if ":" in line else set()
+    return tuple(f for f in BF16_FLAGS if f in have)

@@ -16,6 +16,7 @@ from transmem.checkpoint import atomic_write
 from transmem.cli import UserError, positive_int
 from transmem.data.options import parse_options
 from transmem.evaluation.evaluate import dataset_for_model, evaluate_model
+from transmem.evaluation.nowcast import extrapolation_predictor
 from transmem.evaluation.samples import evaluate_samples
 from transmem.training.predictor import load_predictor
 from transmem.training.trainer import resolve_device
@@ -25,7 +26,10 @@ COLUMNS = ("mse", "mae", "ssim", "psnr", "csi")
 
 def add_parser(sub) -> None:
     p = sub.add_parser("evaluate", help="metrics of checkpoints on a test split (per frame and mean)")
-    p.add_argument("checkpoints", nargs="+", help="best.safetensors files (or zoo model files)")
+    p.add_argument("checkpoints", nargs="*", help="best.safetensors files (or zoo model files)")
+    p.add_argument("--baseline", choices=("extrapolation",),
+                   help="also score a baseline as a row: extrapolation = pysteps Lagrangian persistence (needs "
+                        "pip install transmem[radar]); then checkpoints are optional and --dataset is required")
     p.add_argument("--dataset", help="dataset name (default: the first checkpoint's training dataset)")
     p.add_argument("--split", default="test", choices=("train", "valid", "test"))
     p.add_argument("--size", type=positive_int, help="number of sequences (default: the dataset's, or the training run's)")
@@ -58,10 +62,20 @@ def check_samples(path: str, net, meta: dict, samples: int) -> None:
 def run(args: argparse.Namespace) -> int:
     device = resolve_device(args.device)
     thresholds = [float(t) for t in args.thresholds.split(",")]
+    if not args.checkpoints and not args.baseline:
+        raise UserError("give checkpoints to evaluate, or --baseline extrapolation with --dataset")
+    if args.baseline and not args.checkpoints and not args.dataset:
+        raise UserError("--baseline without checkpoints needs --dataset (e.g. --dataset radar-beijing-synth)")
+    predictor = None
+    if args.baseline:
+        try:
+            predictor = extrapolation_predictor()
+        except ImportError as e:
+            raise UserError(str(e)) from None
     loaded = [(path, *load_predictor(path)) for path in args.checkpoints]
     for path, net, meta in loaded:
         check_samples(path, net, meta, args.samples)
-    data = dataset_for(args, loaded[0][2])
+    data = dataset_for(args, loaded[0][2] if loaded else {})
     results, rows = {}, []  # rows: (checkpoint, row label, method, metrics, ms per sequence)
     for path, net, meta in loaded:
         method = meta.get("method", "?")
@@ -75,6 +89,10 @@ def run(args: argparse.Namespace) -> int:
                                device=device, seed=args.seed)
             rows.append((path, None, method, r, r["test_ms_per_seq"]))
         results[path] = {**r, "method": method}
+    if predictor is not None:
+        r = evaluate_model(None, data, batch_size=args.batch_size, thresholds=thresholds, predictor=predictor)
+        rows.append((args.baseline, "baseline" if args.samples > 1 else None, "baseline", r, r["test_ms_per_seq"]))
+        results[args.baseline] = {**r, "method": "baseline"}
     print(f"{data.name} / {data.split}: {len(data)} sequences, {data.t_in} -> {data.t_out} frames"
           + (f"; {args.samples} samples per sequence (seed {args.seed})" if args.samples > 1 else ""))
     shown = [c for c in COLUMNS if any(c in row[3] for row in rows)]

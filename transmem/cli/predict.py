@@ -42,6 +42,7 @@ def add_parser(sub) -> None:
 SHOWN = 4  # samples drawn in the PNG strip and the GIF
 
 
+@torch.inference_mode()  # predictions only: no autograd state is kept (faster than no_grad)
 def run(args: argparse.Namespace) -> int:
     net, meta = load_predictor(args.checkpoint)
     cfg = NetConfig.from_dict(meta["net"])

@@ -7,7 +7,7 @@ evaluation/samples.py."""
 from __future__ import annotations
 
 import time
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import torch
 
@@ -17,9 +17,9 @@ from transmem.metrics import Contingency, MetricAccumulator, to_dbz
 from transmem.models.network import PredictiveNet
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def evaluate_model(
-    net: PredictiveNet,
+    net: PredictiveNet | None,
     data: SequenceData,
     *,
     batch_size: int = 16,
@@ -28,12 +28,17 @@ def evaluate_model(
     device: torch.device | str = "cpu",
     shard: tuple[int, int] = (0, 1),
     seed: int = 0,
+    predictor: Callable[[torch.Tensor, int], torch.Tensor] | None = None,
 ) -> dict[str, Any]:
     """Predict the t_out frames after t_in inputs for every sequence (the model alone) and score them.
 
+    predictor(inputs, horizon), when given, replaces `net` (e.g. the pysteps baseline, evaluation/nowcast.py).
+
     shard=(rank, world) scores every world-th batch in each of `world` processes; the sums are then reduced.
     """
-    net.eval()
+    if predictor is None:
+        net.eval()
+        predictor = lambda x, horizon: net.predict(x, horizon=horizon, **noise)  # noqa: E731
     t_in, t_out = data.t_in, data.t_out
     scores = MetricAccumulator(n_frames=t_out)
     dbz = data.info.get("dbz")
@@ -47,7 +52,7 @@ def evaluate_model(
             continue
         clip = torch.from_numpy(data.frames[start : start + batch_size, : t_in + t_out]).to(device)
         tic = time.perf_counter()
-        pred = net.predict(clip[:, :t_in], horizon=t_out, **noise)
+        pred = predictor(clip[:, :t_in], t_out)
         seconds += time.perf_counter() - tic
         count += len(clip)
         truth = clip[:, t_in:]

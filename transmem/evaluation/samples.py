@@ -57,7 +57,7 @@ def _split_samples(scores: dict[str, torch.Tensor], n: int) -> dict[str, torch.T
     return {k: rearrange(v, "(b n) t -> b n t", n=n) for k, v in scores.items()}
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def evaluate_samples(
     net,
     data: SequenceData,
