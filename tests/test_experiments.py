@@ -169,4 +169,6 @@ def test_commit_records_just_the_result_files_in_git(tmp_path, monkeypatch):
 def test_the_cpu_is_named_in_results():
     from transmem.machine import cpu_name
 
+    assert cpu_name("processor\t: 0\nmodel name\t: Intel(R) Xeon(R) Processor\nflags\t: avx2\n") == "Intel(R) Xeon(R) Processor"
+    assert cpu_name("processor\t: 0\n")  # no model name line: the platform module's answer, never empty
     assert isinstance(cpu_name(), str) and cpu_name().strip()

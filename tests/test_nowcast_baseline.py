@@ -11,7 +11,7 @@ pytest.importorskip("cv2")
 from pysteps.verification import det_cat_fct  # noqa: E402
 
 from transmem.cli import main  # noqa: E402
-from transmem.evaluation.nowcast import extrapolation_predictor  # noqa: E402
+from transmem.evaluation.nowcast import ExtrapolationBaseline  # noqa: E402
 from transmem.metrics import Contingency  # noqa: E402
 
 
@@ -58,7 +58,7 @@ def _blob_clip(steps=8, size=32):
 def test_extrapolation_moves_a_translating_blob():
     clip = _blob_clip()
     inputs, truth = clip[:, :4], clip[:, 4:]
-    pred = extrapolation_predictor()(inputs, 4)
+    pred = ExtrapolationBaseline().predict(inputs, horizon=4)
     assert pred.shape == truth.shape and torch.isfinite(pred).all()
     persistence = inputs[:, -1:].expand_as(truth)
     assert ((pred - truth) ** 2).mean() < 0.5 * ((persistence - truth) ** 2).mean()
@@ -91,7 +91,7 @@ def test_missing_pysteps_names_the_fix(monkeypatch, capsys):
 
     monkeypatch.setattr(builtins, "__import__", no_pysteps)
     with pytest.raises(ImportError, match=r"pip install transmem\[radar\]"):
-        extrapolation_predictor()
+        ExtrapolationBaseline()
     assert main(["evaluate", "--baseline", "extrapolation", "--dataset", "radar-beijing-synth"]) != 0
     err = capsys.readouterr().err.strip()
     assert "pip install transmem[radar]" in err and len(err.splitlines()) == 1

@@ -3,29 +3,31 @@ from __future__ import annotations
 
 import platform
 
+BF16_FLAGS = ("avx512_bf16", "amx_bf16", "amx_tile", "avx512f", "avx2")  # what decides bf16 (and fp32) CPU speed
 
-def cpu_name() -> str:
-    """The CPU's model name from /proc/cpuinfo (Linux), else what the platform module says."""
-    fallback = platform.processor() or platform.machine()
+
+def _cpuinfo() -> str:
+    """/proc/cpuinfo's text; empty off Linux."""
     try:
         with open("/proc/cpuinfo") as info:
-            names = [line.split(":", 1)[1].strip() for line in info if line.startswith("model name")]
-    except OSError:  # not Linux
-        return fallback
-    return names[0] if names else fallback
+            return info.read()
+    except OSError:
+        return ""
 
 
-BF16_FLAGS = ("avx512_bf16", "amx_bf16", "amx_tile", "avx512f", "avx2")  # what decides bf16 (and fp32) CPU speed
+def _field(cpuinfo: str, name: str) -> str | None:
+    """The value of the first `name : value` line of cpuinfo text."""
+    return next((ln.split(":", 1)[1].strip() for ln in cpuinfo.splitlines()
+                 if ln.startswith(name) and ":" in ln), None)
+
+
+def cpu_name(cpuinfo: str | None = None) -> str:
+    """The CPU's model name from /proc/cpuinfo's text (read when not given), else what the platform module says."""
+    text = _cpuinfo() if cpuinfo is None else cpuinfo
+    return _field(text, "model name") or platform.processor() or platform.machine()
 
 
 def cpu_flags(cpuinfo: str | None = None) -> tuple[str, ...]:
     """The BF16_FLAGS the CPU has, from /proc/cpuinfo's text (read when not given; empty tuple off Linux)."""
-    if cpuinfo is None:
-        try:
-            with open("/proc/cpuinfo") as info:
-                cpuinfo = info.read()
-        except OSError:
-            return ()
-    line = next((ln for ln in cpuinfo.splitlines() if ln.startswith("flags")), "")
-    have = set(line.split(":", 1)[1].split()) if ":" in line else set()
+    have = set((_field(_cpuinfo() if cpuinfo is None else cpuinfo, "flags") or "").split())
     return tuple(f for f in BF16_FLAGS if f in have)

@@ -16,7 +16,7 @@ from transmem.checkpoint import atomic_write
 from transmem.cli import UserError, positive_int
 from transmem.data.options import parse_options
 from transmem.evaluation.evaluate import dataset_for_model, evaluate_model
-from transmem.evaluation.nowcast import extrapolation_predictor
+from transmem.evaluation.nowcast import ExtrapolationBaseline
 from transmem.evaluation.samples import evaluate_samples
 from transmem.training.predictor import load_predictor
 from transmem.training.trainer import resolve_device
@@ -66,10 +66,10 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("give checkpoints to evaluate, or --baseline extrapolation with --dataset")
     if args.baseline and not args.checkpoints and not args.dataset:
         raise UserError("--baseline without checkpoints needs --dataset (e.g. --dataset radar-beijing-synth)")
-    predictor = None
+    baseline = None
     if args.baseline:
         try:
-            predictor = extrapolation_predictor()
+            baseline = ExtrapolationBaseline()
         except ImportError as e:
             raise UserError(str(e)) from None
     loaded = [(path, *load_predictor(path)) for path in args.checkpoints]
@@ -89,8 +89,8 @@ def run(args: argparse.Namespace) -> int:
                                device=device, seed=args.seed)
             rows.append((path, None, method, r, r["test_ms_per_seq"]))
         results[path] = {**r, "method": method}
-    if predictor is not None:
-        r = evaluate_model(None, data, batch_size=args.batch_size, thresholds=thresholds, predictor=predictor)
+    if baseline is not None:
+        r = evaluate_model(baseline, data, batch_size=args.batch_size, thresholds=thresholds)
         rows.append((args.baseline, "baseline" if args.samples > 1 else None, "baseline", r, r["test_ms_per_seq"]))
         results[args.baseline] = {**r, "method": "baseline"}
     print(f"{data.name} / {data.split}: {len(data)} sequences, {data.t_in} -> {data.t_out} frames"

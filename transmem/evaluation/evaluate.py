@@ -7,7 +7,7 @@ evaluation/samples.py."""
 from __future__ import annotations
 
 import time
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 import torch
 
@@ -19,7 +19,7 @@ from transmem.models.network import PredictiveNet
 
 @torch.inference_mode()
 def evaluate_model(
-    net: PredictiveNet | None,
+    net: PredictiveNet,
     data: SequenceData,
     *,
     batch_size: int = 16,
@@ -28,17 +28,14 @@ def evaluate_model(
     device: torch.device | str = "cpu",
     shard: tuple[int, int] = (0, 1),
     seed: int = 0,
-    predictor: Callable[[torch.Tensor, int], torch.Tensor] | None = None,
 ) -> dict[str, Any]:
     """Predict the t_out frames after t_in inputs for every sequence (the model alone) and score them.
 
-    predictor(inputs, horizon), when given, replaces `net` (e.g. the pysteps baseline, evaluation/nowcast.py).
+    `net` is anything with `predict(frames, horizon=...)`: a network, or a baseline (evaluation/nowcast.py).
 
     shard=(rank, world) scores every world-th batch in each of `world` processes; the sums are then reduced.
     """
-    if predictor is None:
-        net.eval()
-        predictor = lambda x, horizon: net.predict(x, horizon=horizon, **noise)  # noqa: E731
+    net.eval()
     t_in, t_out = data.t_in, data.t_out
     scores = MetricAccumulator(n_frames=t_out)
     dbz = data.info.get("dbz")
@@ -52,7 +49,7 @@ def evaluate_model(
             continue
         clip = torch.from_numpy(data.frames[start : start + batch_size, : t_in + t_out]).to(device)
         tic = time.perf_counter()
-        pred = predictor(clip[:, :t_in], t_out)
+        pred = net.predict(clip[:, :t_in], horizon=t_out, **noise)
         seconds += time.perf_counter() - tic
         count += len(clip)
         truth = clip[:, t_in:]

@@ -25,22 +25,25 @@ def _pysteps():
     return motion, nowcasts
 
 
-def extrapolation_predictor(n_motion: int = 3):
-    """A predictor (inputs (B, T_in, C, H, W), horizon) -> (B, horizon, C, H, W) for `evaluate_model`."""
-    motion, nowcasts = _pysteps()
-    lk, extrapolate = motion.get_method("LK"), nowcasts.get_method("extrapolation")
+class ExtrapolationBaseline(torch.nn.Module):
+    """Lagrangian persistence with the predictor interface (`predict(frames, horizon=...)`), so `evaluate_model`
+    scores it as it scores a network. No weights: `eval()` and `to()` do nothing."""
 
-    def predict(inputs: torch.Tensor, horizon: int) -> torch.Tensor:
-        x = inputs.detach().float().cpu().numpy().astype(np.float64)
+    def __init__(self, *, n_motion: int = 3):
+        super().__init__()
+        motion, nowcasts = _pysteps()
+        self.lk, self.extrapolate = motion.get_method("LK"), nowcasts.get_method("extrapolation")
+        self.n_motion = max(n_motion, 2)
+
+    def predict(self, frames: torch.Tensor, *, horizon: int) -> torch.Tensor:
+        """(B, T_in, C, H, W) on [0, 1] -> (B, horizon, C, H, W): each field advected on its own."""
+        x = frames.detach().cpu().numpy().astype(np.float64)
         out = np.zeros((x.shape[0], horizon, *x.shape[2:]))
         for b in range(x.shape[0]):
             for c in range(x.shape[2]):
-                frames = x[b, -max(n_motion, 2):, c]
+                fields = x[b, -self.n_motion:, c]
                 with warnings.catch_warnings():  # LK's outlier filter warns on few tracked features
                     warnings.simplefilter("ignore", RuntimeWarning)
-                    velocity = lk(frames, verbose=False)
-                pred = extrapolate(frames[-1], velocity, horizon)
-                out[b, :, c] = np.nan_to_num(pred, nan=0.0)
+                    velocity = self.lk(fields, verbose=False)
+                out[b, :, c] = np.nan_to_num(self.extrapolate(fields[-1], velocity, horizon), nan=0.0)
         return torch.from_numpy(out).float().clamp(0, 1)
-
-    return predict
