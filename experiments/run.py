@@ -365,6 +365,7 @@ def write_result(run: Run, threads: int) -> dict:
         "params_train": r["params_train"], "params_test": r["params_test"],
         "train_s_per_batch": r["train_s_per_batch"],
         "elapsed_s": r["elapsed_s"],
+        "precision": r.get("precision"),  # what the run trained in (runs before precision.json: None)
         "valid_curve": _read_csv(run.folder / "valid.csv", ("step", "mse", "ssim")),
         "train_curve": _read_csv(run.folder / "log.csv", ("step", "loss", "frame", "distill", "lr")),
         "gates": gate_averages(best) if best.is_file() else None,

@@ -217,3 +217,31 @@ def test_sampling_script_times_separate_rollouts_against_one_batch(tmp_path):
         assert len(r["rounds"]) == 2 and r["separate_s"] == pytest.approx(sum(t[0] for t in r["rounds"]) / 2)
         assert r["ratio"] == pytest.approx(r["separate_s"] / r["batched_s"])
     assert "one batch s" in proc.stdout and "ratio" in proc.stdout
+
+
+def test_inference_script_times_each_variant_against_inference_mode(tmp_path):
+    out = tmp_path / "infer.json"
+    proc = _run_script("inference", "--batches", "1,2", "--hidden", "8", "--repeats", "3", "--threads", THREADS,
+                       "--variants", "no_grad,inference_mode,channels_last", "--out", str(out))
+    rows = json.loads(out.read_text())["rows"]
+    assert [r["batch"] for r in rows] == [1, 2]
+    for row in rows:
+        base = row["times"]["inference_mode"]
+        assert len(base) == 3 and row["ratio"]["inference_mode"] == 1.0
+        per_round = sorted(t / b for t, b in zip(row["times"]["no_grad"], base))
+        assert row["ratio"]["no_grad"] == pytest.approx(per_round[1])  # the median of three rounds
+    assert "| 2 |" in proc.stdout and "cpu:" in proc.stdout and (tmp_path / "infer.log").is_file()
+
+
+def test_bank_precision_script_measures_targets_and_step_times(tmp_path):
+    out = tmp_path / "bank.json"
+    proc = _run_script("bank_precision", "--batch", "2", "--repeats", "2", "--threads", THREADS,
+                       "--set", "model.released=true", "--out", str(out))
+    report = json.loads(out.read_text())
+    assert set(report["relative_difference"]) == {"0"}  # the released cell: one TMU layer
+    assert 0 < report["relative_difference"]["0"] < 0.01
+    times = report["times"]
+    assert all(len(v) == 2 for v in times.values())
+    over = sorted(m / b for m, b in zip(times["mt_bank_bf16"], times["backbone"]))
+    assert report["mt_over_backbone"]["bf16"] == pytest.approx(sum(over) / 2)
+    assert "memory-transfer step" in proc.stdout

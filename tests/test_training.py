@@ -271,7 +271,7 @@ def test_a_source_whose_shapes_do_not_fit_is_refused(zoo, tmp_path, capsys):
 
 def test_torchrun_on_two_cpu_processes_follows_the_single_process_losses(tmp_path):
     common = ["-m", "transmem", "train", "--dataset", "mnist2", *tiny_args(), "--set", "iterations=5",
-              "--set", "val_every=5"]
+              "--set", "val_every=5", "--set", "precision=fp32"]  # a probe in each run could choose differently
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     single = subprocess.run([sys.executable, *common, "--out", str(tmp_path / "one")], env=env,
                             capture_output=True, text=True, timeout=300)
@@ -285,6 +285,7 @@ def test_torchrun_on_two_cpu_processes_follows_the_single_process_losses(tmp_pat
     a, b = losses(tmp_path / "one"), losses(tmp_path / "two")
     assert len(a) == len(b) == 5
     np.testing.assert_allclose(a, b, rtol=1e-3)  # float sums in another order
+    assert json.loads((tmp_path / "two" / "precision.json").read_text())["train"] == "fp32"  # rank 0's, shared
 
 
 def test_scheduled_sampling_masks_follow_the_schedule():
@@ -322,7 +323,6 @@ def test_training_options_clip_reverse_time_bf16_and_fraction(tmp_path):
                                     "schedule={reverse: true}", "precision=bf16", "data.fraction=0.5"])
     trainer = Trainer(cfg, progress=False)
     assert len(trainer.data["train"]) == 8  # half of 16
-    assert trainer.autocast["enabled"] and trainer.autocast["dtype"] == torch.bfloat16
     before = [p.detach().clone() for p in trainer.method.trainable_parameters()]
     calls = {"n": 0}
     original = trainer.train_step
@@ -334,6 +334,8 @@ def test_training_options_clip_reverse_time_bf16_and_fraction(tmp_path):
     trainer.train_step = counting
     results = trainer.run()
     assert calls["n"] == 4  # reverse_time: a second step on the time-reversed clip each iteration
+    assert trainer.precision.train == "bf16" and results["precision"]["train"] == "bf16"
+    assert json.loads((tmp_path / "precision.json").read_text())["reason"] == "set in the config"
     steps = [p.detach() - b for p, b in zip(trainer.method.trainable_parameters(), before)]
     assert any(s.abs().sum() > 0 for s in steps)
     assert math.isfinite(results["test"]["mse"])

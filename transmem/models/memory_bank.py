@@ -24,9 +24,13 @@ With `batch_sources=True`, sources of one architecture (same config and layer ma
 are stacked (torch.func.stack_module_state) and one rollout is vmapped over them, so every convolution becomes one
 grouped convolution over the sources. Whether that is faster depends on the machine (see the benchmark); the
 values are those of the per-source loop up to float rounding (tests/test_fast_paths.py).
+
+Precision. With `precision = "bf16"` the sources roll out under bf16 autocast even when the target trains in fp32
+(the trainer sets it where a probe found it faster, training/precision.py); the bank itself stays fp32.
 """
 from __future__ import annotations
 
+from contextlib import nullcontext
 from typing import Mapping, Sequence
 
 import torch
@@ -75,6 +79,7 @@ class MemoryBank(nn.Module):
     ):
         super().__init__()
         self.batch_sources = batch_sources
+        self.precision = "fp32"  # the sources' rollout: fp32, or bf16 autocast (see the module docstring)
         if len(sources) != target.n_sources:
             raise ValueError(
                 f"the target has {target.n_sources} transfer gate(s) per TMU layer but {len(sources)} source(s) were "
@@ -129,7 +134,8 @@ class MemoryBank(nn.Module):
                 adapted[key] = adapt_frames(frames, first.config)
             needed = list(self.needed_layers(group))
             latent = {"latent": "posterior-mean"} if first.stochastic else {}  # see the module docstring
-            with torch.inference_mode():
+            low = torch.autocast(frames.device.type, dtype=torch.bfloat16) if self.precision == "bf16" else None
+            with torch.inference_mode(), low or nullcontext():
                 if len(group) == 1:
                     rollout = first(adapted[key], t_in=t_in, mask=mask, memory_layers=needed, **latent)
                     out = [(rollout.memories, rollout.frames)]

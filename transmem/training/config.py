@@ -94,7 +94,7 @@ class TrainConfig:
     log_every: int = 10
     checkpoint_every: int = 100
     seed: int = 0
-    precision: str = "auto"  # auto: bf16 autocast on CUDA, fp32 on CPU (bf16 is 4x slower on these CPUs)
+    precision: str = "auto"  # auto: bf16 on CUDA; on a CPU measured by a probe at start (training/precision.py)
     device: str = "auto"
     out: str = "runs/run"
 

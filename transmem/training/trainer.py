@@ -13,6 +13,7 @@ Files in `config.out`:
     log.csv, tb/       the training curves
     valid.csv          validation MSE/frame and SSIM at every validation step (the learning curve)
     results.json       test metrics of the best checkpoint, parameter counts and timings
+    precision.json     the training precision and, under `auto`, the probe's times (training/precision.py)
 """
 from __future__ import annotations
 
@@ -50,6 +51,16 @@ from transmem.registry import METHODS
 from transmem.training.config import TrainConfig, save_config
 from transmem.training.lr_schedule import learning_rate
 from transmem.training.methods.base import Method
+from transmem.training.precision import (
+    PRECISIONS,
+    PrecisionChoice,
+    autocast,
+    bank_timer,
+    choose_precision,
+    load_choice,
+    save_choice,
+    step_timer,
+)
 from transmem.training.predictor import load_predictor, save_predictor
 
 LOG_FIELDS = ("step", "loss", "frame", "distill", "extra", "eta", "lr", "seconds")
@@ -119,7 +130,8 @@ def sampling_mask(step: int, config: TrainConfig, batch: int, t: int, t_in: int)
 
 
 # what a run writes into its folder: an --out holding any of them holds a run
-RUN_FILES = ("last.safetensors", "best.safetensors", "results.json", "log.csv", "valid.csv", "config.yaml", "tb")
+RUN_FILES = ("last.safetensors", "best.safetensors", "results.json", "log.csv", "valid.csv", "config.yaml", "tb",
+             "precision.json")
 
 
 class Trainer:
@@ -148,10 +160,9 @@ class Trainer:
         self.step_seconds: list[float] = []
         self._elapsed_before = 0.0  # training wall time of earlier sessions of a resumed run
         self._started = time.perf_counter()
-        use_bf16 = config.precision == "bf16" or (config.precision == "auto" and self.device.type == "cuda")
-        if config.precision not in ("auto", "bf16", "fp32"):
-            raise ValueError(f"precision must be auto, bf16 or fp32, got '{config.precision}'")
-        self.autocast = dict(device_type=self.device.type, dtype=torch.bfloat16, enabled=use_bf16)
+        if config.precision not in PRECISIONS:
+            raise ValueError(f"precision must be {', '.join(PRECISIONS)}, got '{config.precision}'")
+        self.precision: PrecisionChoice | None = None  # chosen in run(), where a probe can time a batch
 
     def lr_at(self, step: int) -> float:
         c = self.config
@@ -212,8 +223,38 @@ class Trainer:
         save_predictor(self.best_path, self.method, meta)
 
     # -- the loop ---------------------------------------------------------------------------------------------
+    def choose_precision(self, *, resumed: bool) -> PrecisionChoice:
+        """The run's precision (training/precision.py): read back from precision.json when resuming, else chosen
+        (under `auto` by a probe on the first batch) and written there; every process takes rank 0's choice."""
+        path = self.out / "precision.json"
+        choice = None
+        if resumed and path.is_file():
+            choice = load_choice(path)
+        elif self.rank == 0 or self.device.type == "cuda":  # on CUDA the choice needs no probe
+            choice = self._probe_precision()
+        if self.world > 1 and self.device.type == "cpu":
+            shared = [choice.to_dict() if self.rank == 0 else None]
+            dist.broadcast_object_list(shared, src=0)
+            choice = PrecisionChoice.from_dict(shared[0])
+        if self.rank == 0:
+            save_choice(path, choice)
+        return choice
+
+    def _probe_precision(self) -> PrecisionChoice:
+        train, cfg = self.data["train"], self.config
+        t_in, t = train.t_in, train.t_in + train.t_out
+        local = cfg.batch_size // self.world
+        idx = np.sort(batch_indices(0, len(train), cfg.batch_size, cfg.seed)[:local].numpy())
+        frames = torch.from_numpy(train.frames[idx, :t]).to(self.device)
+        mask = sampling_mask(0, cfg, cfg.batch_size, t, t_in)[0][:local].to(self.device)
+        bank = getattr(self.method, "bank", None)
+        with torch.random.fork_rng(devices=[]):  # the probe's random draws leave the run's untouched
+            return choose_precision(cfg.precision, device=self.device,
+                                    time_step=step_timer(self.method, frames, mask, t_in),
+                                    time_bank=bank_timer(bank, frames, mask, t_in) if bank is not None else None)
+
     def train_step(self, frames: torch.Tensor, mask: torch.Tensor, t_in: int) -> dict[str, float]:
-        with torch.autocast(**self.autocast):
+        with autocast(self.device, self.precision.train):
             loss, parts = self.model(frames, mask=mask, t_in=t_in)
         loss_value = loss.detach()
         if not torch.isfinite(loss_value):
@@ -261,6 +302,11 @@ class Trainer:
         resumed = self.resume() if resume else False
         if self.rank == 0:
             save_config(cfg, self.out / "config.yaml")
+        self.precision = self.choose_precision(resumed=resumed)
+        if hasattr(self.method, "bank"):
+            self.method.bank.precision = self.precision.bank
+        if self.progress:
+            tqdm.write(f"precision: {self.precision.describe()}")
         log = _Log(self.out, resume_from=self.step if resumed else None, enabled=self.rank == 0)
         t_in, t = train.t_in, train.t_in + train.t_out
         local = cfg.batch_size // self.world
@@ -320,6 +366,7 @@ class Trainer:
             "params_test": count_parameters(predictor),  # ART's predictor includes its teachers
             "train_s_per_batch": statistics.median(timing) if timing else None,
             "elapsed_s": elapsed,  # training and validation, over every session; not the test above
+            "precision": self.precision.to_dict() if self.precision else None,
             "config": self.config.to_dict(),
         }
         if self.rank == 0:
