@@ -38,7 +38,7 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
-STUDY_KEYS = {"base", "workdir", "report", "zoo", "sources", "groups", "title"}
+STUDY_KEYS = {"base", "workdir", "report", "zoo", "sources", "groups", "title", "sample_sequence"}
 GROUP_KEYS = {"seeds", "runs", "base", "set", "title", "table", "reference", "note"}
 
 
@@ -286,7 +286,7 @@ def train(study: Study, todo: list[Run], threads: int, jobs: int, commit: bool) 
                     failed.append(f"{run.name} (see {run.folder.with_suffix('.log')})")
                     return
             if state(run) == "finished":
-                write_result(run, threads)
+                write_result(run, threads, study.spec.get("sample_sequence", 0))
                 if commit:
                     _git_commit([run.result_path], f"{study.folder.name}: {run.name}")
         finally:
@@ -322,16 +322,17 @@ def from_uint8(item: dict):
     return np.frombuffer(base64.b64decode(item["uint8"]), dtype=np.uint8).reshape(item["shape"]).astype(np.float32) / 255
 
 
-def prediction_sample(checkpoint: Path, n: int = 1) -> dict:
-    """The first n test sequences: inputs, truth and the model's prediction, as uint8 (a few kB per sequence)."""
+def prediction_sample(checkpoint: Path, index: int = 0) -> dict:
+    """Test sequence `index` (the study's `sample_sequence`, e.g. a stormy one): inputs, truth and the model's
+    prediction, as uint8 (a few kB)."""
     import torch
 
     from transmem.evaluation.evaluate import dataset_for_model
     from transmem.training.predictor import load_predictor
 
     net, meta = load_predictor(checkpoint)
-    data = dataset_for_model(meta, "test", size=n)
-    clip = torch.from_numpy(data.frames[:n, : data.t_in + data.t_out])
+    data = dataset_for_model(meta, "test", size=index + 1)  # a smaller split is a prefix of a larger one
+    clip = torch.from_numpy(data.frames[index : index + 1, : data.t_in + data.t_out])
     with torch.no_grad():
         pred = net.predict(clip[:, : data.t_in], horizon=data.t_out).float().clamp(0, 1)
     return {"input": _as_uint8(clip[:, : data.t_in]), "truth": _as_uint8(clip[:, data.t_in :]), "prediction": _as_uint8(pred)}
@@ -351,7 +352,7 @@ def gate_averages(checkpoint: Path) -> dict | None:
     return gate_summary(net, dataset_for_model(meta, "test"), names)
 
 
-def write_result(run: Run, threads: int) -> dict:
+def write_result(run: Run, threads: int, sample_sequence: int = 0) -> dict:
     import torch
 
     torch.set_num_threads(1)
@@ -369,7 +370,8 @@ def write_result(run: Run, threads: int) -> dict:
         "valid_curve": _read_csv(run.folder / "valid.csv", ("step", "mse", "ssim")),
         "train_curve": _read_csv(run.folder / "log.csv", ("step", "loss", "frame", "distill", "lr")),
         "gates": gate_averages(best) if best.is_file() else None,
-        "sample": prediction_sample(best) if best.is_file() else None,
+        "sample": prediction_sample(best, sample_sequence) if best.is_file() else None,
+        "sample_sequence": sample_sequence,
         "machine": machine(threads),
         "written": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
     }

@@ -95,3 +95,14 @@ def test_missing_pysteps_names_the_fix(monkeypatch, capsys):
     assert main(["evaluate", "--baseline", "extrapolation", "--dataset", "radar-beijing-synth"]) != 0
     err = capsys.readouterr().err.strip()
     assert "pip install transmem[radar]" in err and len(err.splitlines()) == 1
+
+
+def test_persistence_repeats_the_last_input_frame(capsys):
+    from transmem.evaluation.nowcast import PersistenceBaseline
+
+    clip = torch.rand(2, 5, 1, 8, 8)
+    pred = PersistenceBaseline().predict(clip, horizon=3)
+    assert pred.shape == (2, 3, 1, 8, 8) and all(torch.equal(pred[:, k], clip[:, -1]) for k in range(3))
+    assert main(["evaluate", "--baseline", "persistence", "--dataset", "radar-beijing-synth", "--size", "2",
+                 "-o", "frame_size=32"]) == 0
+    assert "persistence" in capsys.readouterr().out

@@ -59,3 +59,15 @@ def draw_gate_maps(path: Path, frames: np.ndarray, maps: dict[int, np.ndarray], 
     fig.tight_layout(pad=0.2)
     atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=80, format="png"))
     plt.close(fig)
+
+
+# The usual reflectivity palette of weather-radar displays (US NWS), one colour per 5 dBZ from 5 dBZ; below 5 white.
+RADAR_COLOURS = ("#04e9e7", "#019ff4", "#0300f4", "#02fd02", "#01c501", "#008e00", "#fdf802", "#e5bc00", "#fd9500",
+                 "#fd0000", "#d40000", "#bc0000", "#f800fd", "#9854c6")
+
+
+def radar_rgb(dbz: np.ndarray) -> np.ndarray:
+    """Reflectivity (..., H, W) in dBZ -> RGB (..., 3, H, W) on [0, 1] in the radar palette (5-dBZ bands)."""
+    palette = np.array([[1.0, 1.0, 1.0]] + [[int(c[i : i + 2], 16) / 255 for i in (1, 3, 5)] for c in RADAR_COLOURS])
+    band = np.clip(np.floor((np.nan_to_num(dbz, nan=-np.inf) - 5.0) / 5.0).astype(np.int64) + 1, 0, len(palette) - 1)
+    return np.moveaxis(palette[band], -1, -3)

@@ -5,8 +5,9 @@ import argparse
 import importlib
 import sys
 
-# Sub-command modules, in the order `transmem --help` lists them (train.py adds `train` and `pretrain`).
-COMMANDS = ("demo", "train", "evaluate", "predict", "gates", "zoo", "params", "data")
+# Sub-command modules, in the order `transmem --help` lists them (train.py adds `train` and `pretrain`,
+# rank.py `rank-sources`).
+COMMANDS = ("demo", "train", "evaluate", "predict", "gates", "rank", "zoo", "params", "data")
 
 
 def positive_int(text: str) -> int:

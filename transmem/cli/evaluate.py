@@ -15,8 +15,9 @@ import torch
 from transmem.checkpoint import atomic_write
 from transmem.cli import UserError, positive_int
 from transmem.data.options import parse_options
+from transmem.data.radar_scale import THRESHOLDS
 from transmem.evaluation.evaluate import dataset_for_model, evaluate_model
-from transmem.evaluation.nowcast import ExtrapolationBaseline
+from transmem.evaluation.nowcast import BASELINES
 from transmem.evaluation.samples import evaluate_samples
 from transmem.training.predictor import load_predictor
 from transmem.training.trainer import resolve_device
@@ -27,14 +28,16 @@ COLUMNS = ("mse", "mae", "ssim", "psnr", "csi")
 def add_parser(sub) -> None:
     p = sub.add_parser("evaluate", help="metrics of checkpoints on a test split (per frame and mean)")
     p.add_argument("checkpoints", nargs="*", help="best.safetensors files (or zoo model files)")
-    p.add_argument("--baseline", choices=("extrapolation",),
-                   help="also score a baseline as a row: extrapolation = pysteps Lagrangian persistence (needs "
-                        "pip install transmem[radar]); then checkpoints are optional and --dataset is required")
+    p.add_argument("--baseline", choices=tuple(BASELINES),
+                   help="also score a baseline as a row: persistence = the last input frame; extrapolation = pysteps "
+                        "Lagrangian persistence (needs pip install transmem[radar]); then checkpoints are optional "
+                        "and --dataset is required")
     p.add_argument("--dataset", help="dataset name (default: the first checkpoint's training dataset)")
     p.add_argument("--split", default="test", choices=("train", "valid", "test"))
     p.add_argument("--size", type=positive_int, help="number of sequences (default: the dataset's, or the training run's)")
     p.add_argument("--option", "-o", action="append", metavar="KEY=VALUE", help="dataset option (repeatable)")
-    p.add_argument("--thresholds", default="20", help="CSI thresholds in dBZ for radar data, e.g. 20,30,40")
+    p.add_argument("--thresholds", default=",".join(f"{t:g}" for t in THRESHOLDS),
+                   help="CSI / POD / FAR thresholds in dBZ for radar data (default 20,30,40)")
     p.add_argument("--batch-size", type=positive_int, default=16)
     p.add_argument("--device", default="auto")
     p.add_argument("--samples", type=positive_int, default=1,
@@ -63,13 +66,13 @@ def run(args: argparse.Namespace) -> int:
     device = resolve_device(args.device)
     thresholds = [float(t) for t in args.thresholds.split(",")]
     if not args.checkpoints and not args.baseline:
-        raise UserError("give checkpoints to evaluate, or --baseline extrapolation with --dataset")
+        raise UserError("give checkpoints to evaluate, or --baseline persistence|extrapolation with --dataset")
     if args.baseline and not args.checkpoints and not args.dataset:
         raise UserError("--baseline without checkpoints needs --dataset (e.g. --dataset radar-beijing-synth)")
     baseline = None
     if args.baseline:
         try:
-            baseline = ExtrapolationBaseline()
+            baseline = BASELINES[args.baseline]()
         except ImportError as e:
             raise UserError(str(e)) from None
     loaded = [(path, *load_predictor(path)) for path in args.checkpoints]

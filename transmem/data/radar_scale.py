@@ -7,6 +7,7 @@ import numpy as np
 HKO7 = {"scale": 70.0, "offset": -10.0}
 CIKM = {"scale": 95.0, "offset": -10.0}
 STEP_MIN = 6.0
+THRESHOLDS = (20.0, 30.0, 40.0)  # dBZ: the paper's CSI at 20, with 30 and 40 (heavier rain) beside it
 SEQ_LEN, T_IN = 20, 10
 
 

@@ -13,6 +13,7 @@ import torch
 
 from transmem.data import load_dataset
 from transmem.data.base import SequenceData
+from transmem.data.radar_scale import THRESHOLDS
 from transmem.metrics import Contingency, MetricAccumulator, to_dbz
 from transmem.models.network import PredictiveNet
 
@@ -24,7 +25,7 @@ def evaluate_model(
     *,
     batch_size: int = 16,
     max_batches: int | None = None,
-    thresholds: Sequence[float] = (20.0,),
+    thresholds: Sequence[float] = THRESHOLDS,
     device: torch.device | str = "cpu",
     shard: tuple[int, int] = (0, 1),
     seed: int = 0,

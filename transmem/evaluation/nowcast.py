@@ -1,5 +1,9 @@
-"""Lagrangian persistence through pysteps: Lucas-Kanade motion on the last input frames, then the last frame
-advected over the horizon. The standard nowcasting baseline a learned model should beat.
+"""The nowcasting baselines a learned model should beat, with the predictor interface (`predict(frames,
+horizon=...)`) so that `evaluate_model` scores them as it scores a network:
+
+- `persistence`: the last input frame, unchanged, at every lead time (Eulerian persistence);
+- `extrapolation`: Lagrangian persistence through pysteps: Lucas-Kanade motion on the last input frames, then the
+  last frame advected over the horizon.
 
 Clips are the library's (B, T, C, H, W) tensors on [0, 1]; the field is advected in that normalised unit (a
 linear map of dBZ, so the advection is the same as in dBZ). pysteps' extrapolation leaves NaN where no rain was
@@ -25,6 +29,13 @@ def _pysteps():
     return motion, nowcasts
 
 
+class PersistenceBaseline(torch.nn.Module):
+    """The last input frame at every lead time. No weights."""
+
+    def predict(self, frames: torch.Tensor, *, horizon: int) -> torch.Tensor:
+        return frames[:, -1:].expand(-1, horizon, *frames.shape[2:]).clone()
+
+
 class ExtrapolationBaseline(torch.nn.Module):
     """Lagrangian persistence with the predictor interface (`predict(frames, horizon=...)`), so `evaluate_model`
     scores it as it scores a network. No weights: `eval()` and `to()` do nothing."""
@@ -47,3 +58,6 @@ class ExtrapolationBaseline(torch.nn.Module):
                     velocity = self.lk(fields, verbose=False)
                 out[b, :, c] = np.nan_to_num(self.extrapolate(fields[-1], velocity, horizon), nan=0.0)
         return torch.from_numpy(out).float().clamp(0, 1)
+
+
+BASELINES = {"persistence": PersistenceBaseline, "extrapolation": ExtrapolationBaseline}  # `evaluate --baseline`

@@ -23,6 +23,7 @@ import torch
 from einops import rearrange, repeat
 
 from transmem.data.base import SequenceData
+from transmem.data.radar_scale import THRESHOLDS
 from transmem.evaluation.evaluate import seeded_generator
 from transmem.metrics import Contingency, MetricAccumulator, frame_scores, mean_over_frames, to_dbz
 
@@ -66,7 +67,7 @@ def evaluate_samples(
     seed: int = 0,
     batch_size: int = 16,
     max_batches: int | None = None,
-    thresholds: Sequence[float] = (20.0,),
+    thresholds: Sequence[float] = THRESHOLDS,
     device: torch.device | str = "cpu",
 ) -> dict[str, Any]:
     """{"samples", "seed", "best": metrics, "mean": metrics, "test_ms_per_seq"} for a stochastic predictor; the

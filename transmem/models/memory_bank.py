@@ -50,19 +50,26 @@ def default_layer_map(target_layers: int, source_layers: int) -> dict[int, int]:
 
 def adapt_frames(frames: torch.Tensor, source: NetConfig) -> torch.Tensor:
     """Target frames (B, T, C, H, W) -> the channels and frame size the source was trained on."""
+    return convert_frames(frames, channels=source.frame_channels, size=source.frame_size)
+
+
+def convert_frames(frames: torch.Tensor, *, channels: int, size: tuple[int, int]) -> torch.Tensor:
+    """Frames (B, T, C, H, W) -> (B, T, channels, *size): grey <-> RGB (luma weights / repeated), resized (area
+    when shrinking, bilinear when growing)."""
     b, t, c, h, w = frames.shape
-    if c != source.frame_channels:
-        if c == 3 and source.frame_channels == 1:
+    if c != channels:
+        if c == 3 and channels == 1:
             weights = torch.tensor(LUMA, dtype=frames.dtype, device=frames.device).view(1, 1, 3, 1, 1)
             frames = (frames * weights).sum(dim=2, keepdim=True)
-        elif c == 1 and source.frame_channels == 3:
+        elif c == 1 and channels == 3:
             frames = frames.expand(b, t, 3, h, w)
         else:
-            raise ValueError(f"cannot adapt {c}-channel frames to a {source.frame_channels}-channel source")
-    if (h, w) != source.frame_size:
+            raise ValueError(f"cannot adapt {c}-channel frames to {channels} channels")
+    size = tuple(size)
+    if (h, w) != size:
         flat = frames.reshape(b * t, frames.shape[2], h, w)
-        mode = "area" if source.frame_size[0] <= h else "bilinear"
-        flat = F.interpolate(flat, size=source.frame_size, mode=mode, **({} if mode == "area" else {"align_corners": False}))
+        mode = "area" if size[0] <= h else "bilinear"
+        flat = F.interpolate(flat, size=size, mode=mode, **({} if mode == "area" else {"align_corners": False}))
         frames = flat.reshape(b, t, *flat.shape[1:])
     return frames
 
