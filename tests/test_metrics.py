@@ -14,6 +14,7 @@ from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 from transmem.metrics import (
     Contingency,
     MetricAccumulator,
+    frame_scores,
     mae,
     mean_over_frames,
     mse,
@@ -425,3 +426,28 @@ def test_all_reduce_sums_across_processes(tmp_path) -> None:
         assert torch.equal(got["fa"], whole.false_alarms)
         assert got["result"]["n_sequences"] == 4
         assert flat(got["result"]) == pytest.approx(flat(ref))
+
+
+def test_sharpness_is_the_mean_gradient_magnitude_by_hand():
+    from transmem.metrics import sharpness
+
+    ramp = torch.arange(5, dtype=torch.float64).mul(0.1).expand(1, 1, 1, 4, 5)  # +0.1 per column, flat in rows
+    assert sharpness(ramp).item() == pytest.approx(0.1)
+    both = torch.arange(5, dtype=torch.float64).mul(0.1)[None, :] + torch.arange(4, dtype=torch.float64).mul(0.2)[:, None]
+    assert sharpness(both.expand(1, 1, 1, 4, 5)).item() == pytest.approx((0.1**2 + 0.2**2) ** 0.5)
+    flat = torch.full((2, 3, 1, 6, 6), 0.4)
+    assert torch.equal(sharpness(flat), torch.zeros(2, 3, dtype=torch.float64))
+    # against numpy's forward differences on random frames
+    x = torch.rand(2, 3, 2, 7, 9)
+    a = x.double().numpy()
+    gx, gy = np.diff(a, axis=-1)[..., :-1, :], np.diff(a, axis=-2)[..., :, :-1]
+    np.testing.assert_allclose(sharpness(x).numpy(), np.sqrt(gx**2 + gy**2).mean(axis=(2, 3, 4)))
+
+
+def test_the_accumulator_reports_sharpness_of_predictions_and_truth():
+    truth = torch.rand(3, 2, 1, 8, 8)
+    blurred = torch.nn.functional.avg_pool2d(truth.flatten(0, 1), 3, 1, 1).view_as(truth)
+    r = MetricAccumulator().update(blurred, truth).result()
+    assert r["sharpness"] < r["sharpness_truth"] and len(r["sharpness_per_frame"]) == 2
+    best = MetricAccumulator().add({k: v for k, v in frame_scores(blurred, truth).items() if "sharp" not in k})
+    assert "sharpness" not in best.result()  # rows scored without it (best of N) leave it out

@@ -45,7 +45,7 @@ def best_of_samples(scores: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     ranked by its mean over frames (PSNR: over its finite frames; a sample with none finite, every frame exact,
     ranks first)."""
     best = {}
-    for name, values in scores.items():
+    for name, values in ((k, v) for k, v in scores.items() if k in HIGHER_IS_BETTER):
         rank = mean_over_frames(values, finite_only=name == "psnr")
         if name == "psnr":
             rank = torch.where(torch.isnan(rank), torch.full_like(rank, math.inf), rank)
