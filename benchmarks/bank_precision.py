@@ -42,7 +42,7 @@ def build(torch, args):
     return mt_cfg, mt, bb, frames, mask, t_in
 
 
-def timed_step(torch, method, optimizer, frames, mask, t_in) -> float:
+def timed_step(method, optimizer, frames, mask, t_in) -> float:
     tic = time.perf_counter()
     loss, _ = method(frames, mask=mask, t_in=t_in)
     optimizer.zero_grad(set_to_none=True)
@@ -59,7 +59,7 @@ def timed_collect(method, precision, frames, mask, t_in) -> float:
 
 
 def measure(torch, args) -> dict:
-    cfg, mt, bb, frames, mask, t_in = build(torch, args)
+    _, mt, bb, frames, mask, t_in = build(torch, args)
     bank = mt.bank
     bank.precision = "fp32"
     exact = bank.collect(frames, t_in=t_in, mask=mask)
@@ -73,26 +73,29 @@ def measure(torch, args) -> dict:
     times: dict[str, list[float]] = {"backbone": [], "mt_bank_fp32": [], "mt_bank_bf16": [], "collect_fp32": [],
                                      "collect_bf16": []}
     for i in range(args.repeats + 1):  # the first round warms up
-        round_ = {"backbone": timed_step(torch, bb, opt_bb, frames, mask, t_in)}
+        round_ = {"backbone": timed_step(bb, opt_bb, frames, mask, t_in)}
         for p in ("fp32", "bf16"):
             bank.precision = p
-            round_[f"mt_bank_{p}"] = timed_step(torch, mt, opt_mt, frames, mask, t_in)
+            round_[f"mt_bank_{p}"] = timed_step(mt, opt_mt, frames, mask, t_in)
             round_[f"collect_{p}"] = timed_collect(mt, p, frames, mask, t_in)
         if i:
             for k, v in round_.items():
                 times[k].append(v)
     med = {k: statistics.median(v) for k, v in times.items()}
-    over = {p: statistics.median(m / b for m, b in zip(times[f"mt_bank_{p}"], times["backbone"]))
-            for p in ("fp32", "bf16")}
+    over = {p: _paired(times[f"mt_bank_{p}"], times["backbone"]) for p in ("fp32", "bf16")}
     config = args.config.resolve()
     shown = str(config.relative_to(ROOT)) if config.is_relative_to(ROOT) else str(config)
     return {"config": shown, "sources": args.sources, "batch": args.batch, "repeats": args.repeats,
             "threads": args.threads, "cpu": speed.cpu_line(), "relative_difference": relative,
             "relative_difference_per_source": per_source, "times": times, "median_s": med,
             "mt_over_backbone": over,
-            "collect_bf16_over_fp32": statistics.median(b / f for b, f in zip(times["collect_bf16"], times["collect_fp32"])),
-            "step_bf16_bank_over_fp32_bank": statistics.median(
-                b / f for b, f in zip(times["mt_bank_bf16"], times["mt_bank_fp32"]))}
+            "collect_bf16_over_fp32": _paired(times["collect_bf16"], times["collect_fp32"]),
+            "step_bf16_bank_over_fp32_bank": _paired(times["mt_bank_bf16"], times["mt_bank_fp32"])}
+
+
+def _paired(times: list[float], base: list[float]) -> float:
+    """The median over rounds of one time over the other in the same round."""
+    return statistics.median(t / b for t, b in zip(times, base))
 
 
 def format_table(r: dict) -> str:
@@ -106,7 +109,8 @@ def format_table(r: dict) -> str:
         "",
         "| | fp32 bank | bf16 bank | bf16 / fp32 |",
         "|---|---|---|---|",
-        f"| bank collect, s | {med['collect_fp32']:.3f} | {med['collect_bf16']:.3f} | {r['collect_bf16_over_fp32']:.2f} |",
+        f"| bank collect, s | {med['collect_fp32']:.3f} | {med['collect_bf16']:.3f} | "
+        f"{r['collect_bf16_over_fp32']:.2f} |",
         f"| memory-transfer step, s | {med['mt_bank_fp32']:.3f} | {med['mt_bank_bf16']:.3f} | "
         f"{r['step_bf16_bank_over_fp32_bank']:.2f} |",
         f"| step / backbone step ({med['backbone']:.3f} s) | {r['mt_over_backbone']['fp32']:.2f} | "
@@ -115,7 +119,8 @@ def format_table(r: dict) -> str:
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--config", type=Path, default=ROOT / "experiments/flying_digits/base.yaml")
     p.add_argument("--sources", type=speed.name_list, default=["fd32-mnist1", "fd32-mnist2"])
     p.add_argument("--zoo", type=Path, default=ROOT / "zoo")

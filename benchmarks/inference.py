@@ -78,13 +78,14 @@ def format_table(rows: list[dict], variants: tuple[str, ...], config: str, backb
             ratio = row.get("ratio", {}).get(name)
             cells.append(f"{ms:.1f}" + (f" ({ratio:.2f})" if ratio is not None else ""))
         compile_s = row["warmup_s"].get("compiled")
-        lines.append(f"| {row['batch']} | " + " | ".join(cells) + f" | {compile_s:.0f} |" if compile_s is not None
-                     else f"| {row['batch']} | " + " | ".join(cells) + " | - |")
+        last = f"{compile_s:.0f}" if compile_s is not None else "-"
+        lines.append(f"| {row['batch']} | " + " | ".join(cells) + f" | {last} |")
     return "\n".join(lines)
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--config", choices=sorted(speed.CONFIGS), default="demo")
     p.add_argument("--backbone", choices=speed.BACKBONE_NAMES, default="convlstm")
     p.add_argument("--batches", type=speed.int_list, default=[1, 8])

@@ -433,7 +433,8 @@ def test_sharpness_is_the_mean_gradient_magnitude_by_hand():
 
     ramp = torch.arange(5, dtype=torch.float64).mul(0.1).expand(1, 1, 1, 4, 5)  # +0.1 per column, flat in rows
     assert sharpness(ramp).item() == pytest.approx(0.1)
-    both = torch.arange(5, dtype=torch.float64).mul(0.1)[None, :] + torch.arange(4, dtype=torch.float64).mul(0.2)[:, None]
+    cols, rows = torch.arange(5, dtype=torch.float64), torch.arange(4, dtype=torch.float64)
+    both = cols.mul(0.1)[None, :] + rows.mul(0.2)[:, None]  # +0.1 per column and +0.2 per row
     assert sharpness(both.expand(1, 1, 1, 4, 5)).item() == pytest.approx((0.1**2 + 0.2**2) ** 0.5)
     flat = torch.full((2, 3, 1, 6, 6), 0.4)
     assert torch.equal(sharpness(flat), torch.zeros(2, 3, dtype=torch.float64))

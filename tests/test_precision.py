@@ -50,9 +50,11 @@ def test_the_bank_goes_bf16_alone_when_only_it_gains():
     assert bank_slow.bank == "fp32"
 
 
-def test_no_probe_without_native_bf16_on_cuda_or_when_set():
+def test_no_probe_without_native_bf16_on_cuda_or_when_set(monkeypatch):
     assert choose_precision("auto", device=CPU, flags=("avx512f", "avx2"), time_step=never).train == "fp32"
-    assert choose_precision("auto", device=torch.device("cuda"), time_step=never).train == "bf16"
+    for supported, expected in ((True, "bf16"), (False, "fp32")):  # a GPU without bf16 (before Ampere): fp32
+        monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda: supported)
+        assert choose_precision("auto", device=torch.device("cuda"), time_step=never).train == expected
     assert choose_precision("bf16", device=CPU, flags=(), time_step=never).bank == "bf16"
     assert choose_precision("fp32", device=CPU, flags=NATIVE, time_step=never).train == "fp32"
     with pytest.raises(ValueError, match="fp16"):
@@ -71,7 +73,7 @@ def zoo(tmp_path_factory):
     root = tmp_path_factory.mktemp("zoo")
     args = [a for item in TINY for a in ("--set", item)]
     assert main(["pretrain", "--dataset", "mnist1", "--name", "one", "--zoo", str(root),
-                 "--out", str(root.parent / "pre"), *args, "--no-progress"]) == 0
+                 "--out", str(tmp_path_factory.mktemp("precision-pre")), *args, "--no-progress"]) == 0
     return str(root)
 
 
@@ -132,10 +134,26 @@ def test_a_bf16_bank_keeps_the_memories_within_one_percent(zoo):
     assert 0 < relative < 0.01
 
 
-def test_overwrite_removes_the_precision_file_too(tmp_path):
+def test_the_precision_file_marks_a_run_and_overwrite_replaces_it(tmp_path):
     (tmp_path / "precision.json").write_text("{}")
     with pytest.raises(TrainingError, match="precision.json"):
         Trainer(load_config(None, TINY + [f"out={tmp_path}"]), progress=False).run()
+    Trainer(load_config(None, TINY + [f"out={tmp_path}", "iterations=1"]), progress=False).run(overwrite=True)
+    assert json.loads((tmp_path / "precision.json").read_text())["train"] == "fp32"
+
+
+def test_resume_keeps_the_precision_a_run_began_with(tmp_path, monkeypatch):
+    cfg = TINY + [f"out={tmp_path}", "iterations=2"]
+    Trainer(load_config(None, cfg + ["precision=bf16"]), progress=False).run()
+    with pytest.raises(TrainingError, match="says this run trains in bf16 but the config sets precision fp32"):
+        Trainer(load_config(None, TINY + [f"out={tmp_path}", "precision=fp32"]), progress=False).run(resume=True)
+    # a run begun before precision.json existed keeps the old rule (fp32 on a CPU) instead of probing
+    (tmp_path / "precision.json").unlink()
+    monkeypatch.setattr("transmem.training.precision.cpu_flags", lambda: NATIVE)
+    monkeypatch.setattr(trainer_module, "choose_precision", never)
+    again = Trainer(load_config(None, TINY + [f"out={tmp_path}", "iterations=3"]), progress=False)
+    again.run(resume=True)
+    assert again.precision.train == "fp32" and "before the probe existed" in again.precision.reason
 
 
 @pytest.mark.parametrize("cell", ["released", "paper"])

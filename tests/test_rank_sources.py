@@ -28,22 +28,28 @@ def test_rank_agreement_is_spearman_by_hand():
     assert ranks({"x": 3.0, "y": 1.0}) == {"y": 1, "x": 2} and ranks({"x": 3.0, "y": 1.0}, higher_first=True)["x"] == 1
 
 
-def _result(path, method, sources, dataset, mse):
-    path.write_text(json.dumps({"config": {"method": method, "sources": sources, "data": {"name": dataset}},
-                                "test": {"mse": mse}}))
+LIKE = {"data": {"name": "mnist3", "fraction": 1.0}, "model": {"backbone": "convlstm"}, "iterations": 3}
 
 
-def test_measured_finetuning_is_read_from_result_files(tmp_path):
-    _result(tmp_path / "f-a-s0.json", "finetune", ["zoo/a"], "mnist3", 10.0)
-    _result(tmp_path / "f-a-s1.json", "finetune", ["a"], "mnist3", 12.0)
-    _result(tmp_path / "f-b.json", "finetune", ["b"], "kth-synth", 5.0)  # another target
-    _result(tmp_path / "scratch.json", "scratch", [], "mnist3", 20.0)
-    _result(tmp_path / "mt.json", "memory-transfer", ["a", "b"], "mnist3", 9.0)
-    found = measured_finetune(sorted(tmp_path.glob("*.json")), dataset="mnist3")
+def _result(path, method, sources, mse, **changes):
+    config = {"method": method, "sources": sources, **LIKE, **changes}
+    path.write_text(json.dumps({"config": config, "test": {"mse": mse}}))
+
+
+def test_measured_finetuning_is_read_from_matching_result_files(tmp_path):
+    _result(tmp_path / "f-a-s0.json", "finetune", ["zoo/a"], 10.0)
+    _result(tmp_path / "f-a-s1.json", "finetune", ["a"], 12.0)
+    _result(tmp_path / "f-a-quarter.json", "finetune", ["a"], 30.0, data={"name": "mnist3", "fraction": 0.25})
+    _result(tmp_path / "f-a-long.json", "finetune", ["a"], 9.0, iterations=30)
+    _result(tmp_path / "f-b.json", "finetune", ["b"], 5.0, data={"name": "kth-synth", "fraction": 1.0})
+    _result(tmp_path / "scratch.json", "scratch", [], 20.0)
+    _result(tmp_path / "mt.json", "memory-transfer", ["a", "b"], 9.0)
+    (tmp_path / "baselines.json").write_text('{"data": {}, "results": {}}')  # not a run's result: skipped
+    found = measured_finetune(sorted(tmp_path.glob("*.json")), like=LIKE)
     assert set(found) == {"a"} and found["a"].mse == 11.0 and found["a"].seeds == 2
-    (tmp_path / "bad.json").write_text("{}")
-    with pytest.raises(ValueError, match="bad.json is not a result file"):
-        measured_finetune([tmp_path / "bad.json"], dataset="mnist3")
+    (tmp_path / "bad.json").write_text("{not json")
+    with pytest.raises(ValueError, match="bad.json cannot be read as JSON"):
+        measured_finetune([tmp_path / "bad.json"], like=LIKE)
 
 
 def test_the_table_shows_each_value_with_its_rank():
@@ -68,15 +74,19 @@ def zoo(tmp_path_factory):
     root = tmp_path_factory.mktemp("zoo")
     for name, dataset in (("one", "mnist1"), ("two", "mnist2")):
         assert main(["pretrain", "--dataset", dataset, "--name", name, "--zoo", str(root), "--no-progress",
-                     "--out", str(root.parent / f"pre-{name}"), *sets(TINY)]) == 0
+                     "--out", str(tmp_path_factory.mktemp(f"rank-pre-{name}")), *sets(TINY)]) == 0
     return str(root)
 
 
 def test_rank_sources_end_to_end(zoo, tmp_path, capsys):
+    from transmem.training.config import load_config
+
+    like = load_config(None, TINY + ["data.name=mnist3"]).to_dict()
     results = tmp_path / "results"
     results.mkdir()
-    _result(results / "ft-one.json", "finetune", ["one"], "mnist3", 30.0)
-    _result(results / "ft-two.json", "finetune", ["two"], "mnist3", 20.0)
+    for name, mse in (("one", 30.0), ("two", 20.0)):
+        doc = {"config": {**like, "method": "finetune", "sources": [name]}, "test": {"mse": mse}}
+        (results / f"ft-{name}.json").write_text(json.dumps(doc))
     out = tmp_path / "rank"
     args = ["rank-sources", "--dataset", "mnist3", "--source", "one", "--source", "two", "--zoo", zoo,
             "--iterations", "2", "--results", str(results), "--out", str(out), "--no-progress", *sets(TINY)]
@@ -85,11 +95,14 @@ def test_rank_sources_end_to_end(zoo, tmp_path, capsys):
     rows = {r["name"]: r for r in doc["rows"]}
     assert set(rows) == {"one", "two"} and rows["two"]["finetune_mse"] == 20.0
     assert all(0 < r["gate_mean"] < 1 and r["zero_shot_mse"] > 0 for r in rows.values())
-    assert doc["agreement"]["gates"]["n"] == 2 and abs(doc["agreement"]["gates"]["rho"]) == pytest.approx(1.0)
-    assert (out / "short-transfer" / "best.safetensors").is_file()
-    log = (out / "short-transfer" / "log.csv").read_text()
+    # two ranks first by finetuning; the gates agree (+1) exactly when they rank two first too
+    agrees = rows["two"]["gate_mean"] > rows["one"]["gate_mean"]
+    assert doc["agreement"]["gates"] == {"rho": pytest.approx(1.0 if agrees else -1.0), "n": 2}
+    short = out / "short-transfer-it2"
+    assert (short / "best.safetensors").is_file() and (short / "precision.json").is_file()
+    log = (short / "log.csv").read_text()
     assert main(args) == 0  # the short run is finished: it is read back, not retrained
-    assert (out / "short-transfer" / "log.csv").read_text() == log
+    assert (short / "log.csv").read_text() == log
     assert "agreement of gates with measured finetuning" in capsys.readouterr().out
 
 

@@ -399,7 +399,7 @@ _ROWS = ("n", "mse", "mae", "ssim", "psnr", "psnr_n", "sharpness", "sharpness_tr
 
 
 class MetricAccumulator:
-    """Per-frame sums of MSE, MAE, SSIM and PSNR over batches and processes.
+    """Per-frame sums of MSE, MAE, SSIM, PSNR and sharpness over batches and processes.
 
     `result()` averages over sequences: per-frame curves and the mean over output frames. PSNR: frames
     identical after the uint8 conversion (+inf) are left out of its averages and counted in

@@ -69,5 +69,6 @@ RADAR_COLOURS = ("#04e9e7", "#019ff4", "#0300f4", "#02fd02", "#01c501", "#008e00
 def radar_rgb(dbz: np.ndarray) -> np.ndarray:
     """Reflectivity (..., H, W) in dBZ -> RGB (..., 3, H, W) on [0, 1] in the radar palette (5-dBZ bands)."""
     palette = np.array([[1.0, 1.0, 1.0]] + [[int(c[i : i + 2], 16) / 255 for i in (1, 3, 5)] for c in RADAR_COLOURS])
-    band = np.clip(np.floor((np.nan_to_num(dbz, nan=-np.inf) - 5.0) / 5.0).astype(np.int64) + 1, 0, len(palette) - 1)
+    dbz = np.nan_to_num(np.asarray(dbz, dtype=np.float64), nan=-100.0, neginf=-100.0, posinf=100.0)  # no echo: white
+    band = np.clip(np.floor((dbz - 5.0) / 5.0).astype(np.int64) + 1, 0, len(palette) - 1)
     return np.moveaxis(palette[band], -1, -3)

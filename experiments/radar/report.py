@@ -6,8 +6,11 @@ from __future__ import annotations
 
 import json
 import statistics
+from pathlib import Path
 
 from report_common import by_run, flattening, mean_std, run_label, tables
+
+from transmem.data.radar_scale import HKO7, THRESHOLDS
 
 # Paper Table 4 (ConvLSTM, 256x256 Beijing radar, 80,000 iterations): run -> (MSE, MAE, CSI at 20 dBZ)
 PAPER = {
@@ -43,7 +46,8 @@ def baselines(study) -> dict:
     from run import _resolved
 
     data = _resolved(study.spec["base"], [])["data"]
-    key = {"name": data["name"], "size": data["test_size"], "seed": data["seed"], "options": data["options"]}
+    key = {"name": data["name"], "size": data["test_size"], "seed": data["seed"], "options": data["options"],
+           "thresholds": list(THRESHOLDS)}
     path = study.folder / "results" / "baselines.json"
     if path.is_file():
         kept = json.loads(path.read_text())
@@ -61,8 +65,11 @@ def baselines(study) -> dict:
         except ImportError as e:
             results[name] = {"skipped": str(e)}
     if not any("skipped" in r for r in results.values()):
+        from transmem.checkpoint import atomic_write
+
+        text = json.dumps({"data": key, "results": results}, indent=2) + "\n"
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps({"data": key, "results": results}, indent=2) + "\n")
+        atomic_write(path, lambda tmp: Path(tmp).write_text(text))
     return results
 
 
@@ -89,8 +96,9 @@ def table4(study, results: dict, base: dict) -> list[str]:
         if not done:
             continue
         paper = PAPER.get(name)
+        paper_cells = [f"{v:g}" for v in paper] if paper else [""] * 3
         lines.append(f"| {run_label(study, name, groups)} | " + " | ".join(cells([r["test"] for r in done]))
-                     + f" | {len(done)} | " + (" | ".join(f"{v:g}" for v in paper) if paper else " | ") + " |")
+                     + f" | {len(done)} | " + " | ".join(paper_cells) + " |")
     for name in BASELINES:
         r = base.get(name, {})
         if "skipped" in r or not r:
@@ -148,7 +156,8 @@ def csi_curves(study, results: dict, base: dict) -> list[str]:
     study.report_dir.mkdir(parents=True, exist_ok=True)
     fig.savefig(study.report_dir / "csi-lead-time.png")
     plt.close(fig)
-    return ["## CSI against lead time (+6 to +60 min; mean over seeds)", "", "![CSI against lead time](csi-lead-time.png)", ""]
+    return ["## CSI against lead time (+6 to +60 min; mean over seeds)", "",
+            "![CSI against lead time](csi-lead-time.png)", ""]
 
 
 def storm_strip(study, results: dict) -> list[str]:
@@ -160,11 +169,13 @@ def storm_strip(study, results: dict) -> list[str]:
     from transmem.viz import radar_rgb
 
     groups = tables(study).get(TABLE, [])
-    chosen = [(n, results[f"{n}-s0"]) for n in STRIP if results.get(f"{n}-s0", {}).get("sample")]
+    index = study.spec.get("sample_sequence", 0)
+    chosen = [(n, results[f"{n}-s0"]) for n in STRIP if results.get(f"{n}-s0", {}).get("sample")
+              and results[f"{n}-s0"].get("sample_sequence", 0) == index]  # one sequence: the study's
     if not chosen:
         return []
     sample = chosen[0][1]["sample"]
-    dbz = lambda frames: radar_rgb(frames[:, 0] * 70.0 - 10.0)  # noqa: E731 (HKO-7 mapping of the stand-ins)
+    dbz = lambda frames: radar_rgb(frames[:, 0] * HKO7["scale"] + HKO7["offset"])  # noqa: E731 (the stand-ins' map)
     inputs, truth = from_uint8(sample["input"])[0], from_uint8(sample["truth"])[0]
     rows, labels = [dbz(inputs), dbz(truth)], ["input", "truth"]
     for name, r in chosen:
@@ -181,7 +192,6 @@ def storm_strip(study, results: dict) -> list[str]:
     except ImportError:
         pass
     write_strip(study.report_dir / "storm.png", rows, row_labels=labels, scale=2)
-    index = chosen[0][1].get("sample_sequence", 0)
     return [f"## One storm (test sequence {index}, seed 0), in the radar palette", "", "![storm](storm.png)", ""]
 
 
@@ -209,8 +219,9 @@ def claims(study, results: dict) -> list[str]:
     gates = [r["gates"]["mean"] for r in rows.get("mt-all", []) if r.get("gates")]
     if gates:
         mean = {n: statistics.mean(g[n] for g in gates) for n in gates[0]}
-        radar = min(mean[n] for n in ("rd64-gz14", "rd64-gz16") if n in mean)
-        other = max(mean[n] for n in ("rd64-mnist2", "rd64-kth") if n in mean)
+        radar = min((mean[n] for n in ("rd64-gz14", "rd64-gz16") if n in mean), default=None)
+        other = max((mean[n] for n in ("rd64-mnist2", "rd64-kth") if n in mean), default=None)
+    if gates and radar is not None and other is not None:
         out.append(f"- the gates rank the radar sources above the unrelated ones (paper 0.60 / 0.61 against 0.43 / "
                    f"0.39): **{'holds' if radar > other else 'does not hold'}** here (lowest radar source {radar:.3f}, "
                    f"highest unrelated {other:.3f}, {len(gates)} seeds)")

@@ -10,7 +10,7 @@ from pathlib import Path
 from transmem.checkpoint import atomic_write
 from transmem.cli import UserError, positive_int
 from transmem.cli.train import resolve_config
-from transmem.evaluation.ranking import rank_sources, ranking_table
+from transmem.evaluation.ranking import rank_sources
 from transmem.registry import DATASETS
 
 
@@ -48,11 +48,12 @@ def run(args: argparse.Namespace) -> int:
     config = resolve_config(args)
     files = result_files(args.results)
     out = Path(args.out)
-    rows, agree = rank_sources(config, sources=args.source, zoo=args.zoo, iterations=args.iterations, results=files,
-                               folder=out, batch_size=args.batch_size, progress=not args.no_progress)
+    rows, table, agree = rank_sources(config, sources=args.source, zoo=args.zoo, iterations=args.iterations,
+                                      results=files, folder=out, batch_size=args.batch_size,
+                                      progress=not args.no_progress)
     print(f"sources for {config.data.name} ({config.data.valid_size} validation sequences; gates after "
           f"{args.iterations} memory-transfer iterations)")
-    print(ranking_table(rows)[0])
+    print(table)
     for signal, a in agree.items():
         rho = "-" if a["rho"] is None else f"{a['rho']:+.2f}"
         print(f"agreement of {signal} with measured finetuning: Spearman rho {rho} over {a['n']} source(s)")

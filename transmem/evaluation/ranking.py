@@ -37,7 +37,7 @@ class ZeroShot(nn.Module):
 
     def predict(self, frames: torch.Tensor, *, horizon: int, **noise) -> torch.Tensor:
         pred = self.source.predict(adapt_frames(frames, self.source.config), horizon, **noise)
-        return convert_frames(pred, channels=self.channels, size=self.size).clamp(0, 1)
+        return convert_frames(pred, channels=self.channels, size=self.size)  # metrics clip, as for any model
 
 
 def zero_shot(source: PredictiveNet, data: SequenceData, *, batch_size: int = 16) -> dict:
@@ -52,19 +52,26 @@ class Measured:
     seeds: int
 
 
-def measured_finetune(result_files: Iterable[Path], *, dataset: str) -> dict[str, Measured]:
-    """Source name -> the mean test MSE of finetuning from it on `dataset`, from result JSON files (a study's
-    results/*.json or a run folder's results.json); files of other methods, datasets or source counts are skipped."""
+MATCHED = ("data", "model", "iterations")  # a measured result counts only if these equal the ranking's config
+
+
+def measured_finetune(result_files: Iterable[Path], *, like: dict) -> dict[str, Measured]:
+    """Source name -> the mean test MSE of finetuning from it, from result JSON files (a study's results/*.json, a run
+    folder's results.json) whose data, model and iterations equal `like`'s (a resolved config as a dict); other
+    methods, settings, source counts and JSON files that are not results (no config or test) are skipped."""
     found: dict[str, list[float]] = {}
     for path in result_files:
         try:
             doc = json.loads(Path(path).read_text())
-            config, mse = doc["config"], float(doc["test"]["mse"])
-        except (OSError, ValueError, KeyError, TypeError) as e:
-            raise ValueError(f"{path} is not a result file with config and test.mse ({e})") from e
+        except (OSError, ValueError) as e:
+            raise ValueError(f"{path} cannot be read as JSON ({e}); leave it out of --results") from e
+        config, test = (doc.get("config"), doc.get("test")) if isinstance(doc, dict) else (None, None)
+        if not isinstance(config, dict) or not isinstance(test, dict) or "mse" not in test:
+            continue
         sources = config.get("sources") or []
-        if config.get("method") == "finetune" and len(sources) == 1 and config.get("data", {}).get("name") == dataset:
-            found.setdefault(Path(sources[0]).name, []).append(mse)
+        same = all(config.get(k) == like.get(k) for k in MATCHED)
+        if config.get("method") == "finetune" and len(sources) == 1 and same:
+            found.setdefault(Path(sources[0]).name, []).append(float(test["mse"]))
     return {name: Measured(statistics.fmean(v), len(v)) for name, v in found.items()}
 
 
@@ -122,24 +129,23 @@ def short_transfer_gates(config, *, sources: list[str], iterations: int, folder:
                          zoo: str | None = None, batch_size: int = 16, progress: bool = True) -> dict[str, float]:
     """Gate averages per source on `valid` after `iterations` steps of memory transfer from all the sources (the
     rest of `config` as given); a finished or stopped run of the same settings in `folder` is continued, not
-    retrained."""
+    retrained (one of other settings is refused by the trainer)."""
     from transmem.evaluation.gates import gate_summary
     from transmem.training.predictor import load_predictor
     from transmem.training.trainer import Trainer
 
     short = dataclasses.replace(config, method="memory-transfer", sources=list(sources), iterations=iterations,
                                 val_every=iterations, checkpoint_every=max(1, iterations // 4), out=str(folder))
-    trainer = Trainer(short, zoo=zoo, progress=progress)
-    trainer.run(resume=(folder / "last.safetensors").is_file())
+    Trainer(short, zoo=zoo, progress=progress).run(resume=True)  # starts afresh where nothing is saved yet
     net, meta = load_predictor(folder / "best.safetensors")
     return gate_summary(net, valid, meta["sources"], batch_size=batch_size)["mean"]
 
 
 def rank_sources(config, *, sources: list[str], zoo: str | None = None, iterations: int = 200,
                  results: Iterable[Path] = (), folder: Path = Path("runs/rank-sources"), batch_size: int = 16,
-                 progress: bool = True) -> tuple[list[SourceRow], dict]:
-    """The three signals for every source on the target of `config` (its data section), and each signal's
-    agreement with the measured finetune results found in `results`."""
+                 progress: bool = True) -> tuple[list[SourceRow], str, dict]:
+    """The three signals for every source on the target of `config` (its data section): the rows, their markdown
+    table and each signal's agreement with the measured finetune results found in `results`."""
     from transmem.data import load_dataset
     from transmem.models.zoo import load_source
 
@@ -150,7 +156,7 @@ def rank_sources(config, *, sources: list[str], zoo: str | None = None, iteratio
     d = config.data
     valid = load_dataset(d.name, "valid", size=d.valid_size, seed=d.seed, cache_dir=d.cache_dir, **d.options)
     loaded = [load_source(ref, zoo) for ref in sources]
-    measured = measured_finetune(results, dataset=d.name)
+    measured = measured_finetune(results, like=config.to_dict())
     rows = []
     for ref, source in zip(sources, loaded):
         score = zero_shot(source.net, valid, batch_size=batch_size)
@@ -158,8 +164,9 @@ def rank_sources(config, *, sources: list[str], zoo: str | None = None, iteratio
         rows.append(SourceRow(source.name, score["mse"], finetune_mse=found.mse if found else None,
                               finetune_seeds=found.seeds if found else 0))
     if iterations:
-        gates = short_transfer_gates(config, sources=sources, iterations=iterations, folder=Path(folder) / "short-transfer",
-                                     valid=valid, zoo=zoo, batch_size=batch_size, progress=progress)
+        gates = short_transfer_gates(config, sources=sources, iterations=iterations, valid=valid, zoo=zoo,
+                                     folder=Path(folder) / f"short-transfer-it{iterations}", batch_size=batch_size,
+                                     progress=progress)
         for row in rows:
             row.gate_mean = gates[row.name]
-    return rows, ranking_table(rows)[1]
+    return rows, *ranking_table(rows)

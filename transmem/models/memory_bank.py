@@ -26,7 +26,8 @@ grouped convolution over the sources. Whether that is faster depends on the mach
 values are those of the per-source loop up to float rounding (tests/test_fast_paths.py).
 
 Precision. With `precision = "bf16"` the sources roll out under bf16 autocast even when the target trains in fp32
-(the trainer sets it where a probe found it faster, training/precision.py); the bank itself stays fp32.
+(the trainer sets it where a probe found it faster, training/precision.py); the bank itself stays fp32. "fp32"
+adds nothing: the sources then run as the caller's step does (in fp32, or inside its bf16 autocast).
 """
 from __future__ import annotations
 
@@ -86,7 +87,7 @@ class MemoryBank(nn.Module):
     ):
         super().__init__()
         self.batch_sources = batch_sources
-        self.precision = "fp32"  # the sources' rollout: fp32, or bf16 autocast (see the module docstring)
+        self.precision = "fp32"  # "bf16": the sources' rollout under bf16 autocast (see the module docstring)
         if len(sources) != target.n_sources:
             raise ValueError(
                 f"the target has {target.n_sources} transfer gate(s) per TMU layer but {len(sources)} source(s) were "

@@ -93,7 +93,7 @@ class TransferableMemory(nn.Module):
             # under bf16 autocast the unit's normalisation and gating run in fp32 (as autocast runs norms), which
             # also keeps TransferStep's hand-written backward in one dtype; its 1x1 convolution is a few % of a step
             with torch.autocast(c_tilde.device.type, enabled=False):
-                return self(c_tilde.float(), gate_logits.float())
+                return self.forward(c_tilde.float(), gate_logits.float())
         gamma, beta, eps = self._affine()
         args = (c_tilde, gate_logits, self.distill.weight, gamma, beta, self.n_sources, eps)
         if torch.is_grad_enabled() and any(t.requires_grad for t in args[:5]):

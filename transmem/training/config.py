@@ -117,8 +117,9 @@ class TrainConfig:
         """Values the types allow but training cannot use, refused with the key and what it accepts. Names that
         registries own (method, backbone, dataset) are checked where they are looked up, with the list of names."""
         from transmem.training.objective import DISTILL_NORMS
+        from transmem.training.precision import PRECISIONS
 
-        choices = {"lr_schedule": LR_SCHEDULES, "distill_norm": DISTILL_NORMS, "precision": ("auto", "bf16", "fp32")}
+        choices = {"lr_schedule": LR_SCHEDULES, "distill_norm": DISTILL_NORMS, "precision": PRECISIONS}
         for key, allowed in choices.items():
             if getattr(self, key) not in allowed:
                 raise ValueError(f"{key} '{getattr(self, key)}' is not one of {', '.join(allowed)}")

@@ -29,7 +29,7 @@ import torch
 
 from transmem.machine import cpu_flags
 
-PRECISIONS = ("auto", "fp32", "bf16")
+PRECISIONS = ("auto", "bf16", "fp32")
 NATIVE_BF16_FLAGS = ("avx512_bf16", "amx_bf16")
 MARGIN = 1.2  # bf16 must take at most 1 / MARGIN of fp32's time: smaller gains are within a probe's noise
 PROBE_REPEATS = 3  # timed steps per precision, after one warm-up step each
@@ -38,7 +38,7 @@ PROBE_REPEATS = 3  # timed steps per precision, after one warm-up step each
 @dataclass(frozen=True)
 class PrecisionChoice:
     train: str  # the training step's autocast: fp32 or bf16
-    bank: str  # the frozen sources' rollout (memory transfer's memory bank): fp32 or bf16
+    bank: str  # the frozen sources' rollout (memory transfer's memory bank): bf16, or fp32 = as the step runs
     reason: str
     seconds: dict[str, float] = field(default_factory=dict)  # the probe's median times, when it ran
 
@@ -53,9 +53,11 @@ class PrecisionChoice:
             raise ValueError(f"precision.json names precisions {choice.train}, {choice.bank}; expected fp32 or bf16")
         return choice
 
-    def describe(self) -> str:
+    def describe(self, *, bank: bool = True) -> str:
+        """One line for the log; `bank`: whether the method has a memory bank to mention."""
         times = ", ".join(f"{k} {v:.3g} s" for k, v in self.seconds.items())
-        return f"training in {self.train}, memory bank in {self.bank}: {self.reason}" + (f" ({times})" if times else "")
+        where = f"training in {self.train}" + (f", memory bank in {self.bank}" if bank else "")
+        return f"{where}: {self.reason}" + (f" ({times})" if times else "")
 
 
 def has_native_bf16(device: torch.device, flags: tuple[str, ...] | None = None) -> bool:
@@ -74,7 +76,9 @@ def choose_precision(setting: str, *, device: torch.device, time_step: Callable[
     if setting != "auto":
         return PrecisionChoice(setting, setting, "set in the config")
     if device.type == "cuda":
-        return PrecisionChoice("bf16", "bf16", "auto on CUDA")
+        if has_native_bf16(device):
+            return PrecisionChoice("bf16", "bf16", "auto on a CUDA device with bf16")
+        return PrecisionChoice("fp32", "fp32", "auto on a CUDA device without bf16")
     if not has_native_bf16(device, flags):
         return PrecisionChoice("fp32", "fp32", f"auto: this CPU has no native bf16 ({' / '.join(NATIVE_BF16_FLAGS)})")
     step = _alternated(time_step, repeats)

@@ -52,7 +52,6 @@ from transmem.training.config import TrainConfig, save_config
 from transmem.training.lr_schedule import learning_rate
 from transmem.training.methods.base import Method
 from transmem.training.precision import (
-    PRECISIONS,
     PrecisionChoice,
     autocast,
     bank_timer,
@@ -160,8 +159,6 @@ class Trainer:
         self.step_seconds: list[float] = []
         self._elapsed_before = 0.0  # training wall time of earlier sessions of a resumed run
         self._started = time.perf_counter()
-        if config.precision not in PRECISIONS:
-            raise ValueError(f"precision must be {', '.join(PRECISIONS)}, got '{config.precision}'")
         self.precision: PrecisionChoice | None = None  # chosen in run(), where a probe can time a batch
 
     def lr_at(self, step: int) -> float:
@@ -223,13 +220,19 @@ class Trainer:
         save_predictor(self.best_path, self.method, meta)
 
     # -- the loop ---------------------------------------------------------------------------------------------
-    def choose_precision(self, *, resumed: bool) -> PrecisionChoice:
+    def settle_precision(self, *, resumed: bool) -> PrecisionChoice:
         """The run's precision (training/precision.py): read back from precision.json when resuming, else chosen
         (under `auto` by a probe on the first batch) and written there; every process takes rank 0's choice."""
-        path = self.out / "precision.json"
+        path, setting = self.out / "precision.json", self.config.precision
         choice = None
         if resumed and path.is_file():
             choice = load_choice(path)
+            if setting != "auto" and setting != choice.train:
+                raise TrainingError(f"{path} says this run trains in {choice.train} but the config sets precision "
+                                    f"{setting}; resume with precision auto or {choice.train}, or choose another --out")
+        elif resumed and setting == "auto":  # a run begun before precision.json: keep the rule it started under
+            train = "bf16" if self.device.type == "cuda" else "fp32"
+            choice = PrecisionChoice(train, train, "auto, resumed: the run began before the probe existed")
         elif self.rank == 0 or self.device.type == "cuda":  # on CUDA the choice needs no probe
             choice = self._probe_precision()
         if self.world > 1 and self.device.type == "cpu":
@@ -302,11 +305,11 @@ class Trainer:
         resumed = self.resume() if resume else False
         if self.rank == 0:
             save_config(cfg, self.out / "config.yaml")
-        self.precision = self.choose_precision(resumed=resumed)
+        self.precision = self.settle_precision(resumed=resumed)
         if hasattr(self.method, "bank"):
             self.method.bank.precision = self.precision.bank
         if self.progress:
-            tqdm.write(f"precision: {self.precision.describe()}")
+            tqdm.write(f"precision: {self.precision.describe(bank=hasattr(self.method, 'bank'))}")
         log = _Log(self.out, resume_from=self.step if resumed else None, enabled=self.rank == 0)
         t_in, t = train.t_in, train.t_in + train.t_out
         local = cfg.batch_size // self.world
