@@ -93,11 +93,14 @@ def _summary(results: dict) -> str:
 
 
 def run_train(args: argparse.Namespace) -> int:
-    from transmem.training.trainer import Trainer
+    from transmem.training.trainer import Trainer, shutdown_distributed
 
     config = resolve_config(args)
     trainer = Trainer(config, zoo=args.zoo, progress=not args.no_progress)
-    results = trainer.run(resume=args.resume, overwrite=args.overwrite)
+    try:
+        results = trainer.run(resume=args.resume, overwrite=args.overwrite)
+    finally:
+        shutdown_distributed()
     print(_summary(results))
     print(f"run folder: {config.out}")
     return 0

@@ -387,6 +387,12 @@ def _init_distributed() -> tuple[int, int]:
     return dist.get_rank(), dist.get_world_size()
 
 
+def shutdown_distributed() -> None:
+    """Leave the process group after a torchrun job (a process exiting with gloo's threads alive can abort)."""
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+
+
 def _mean_over_processes(parts: dict[str, float], world: int) -> dict[str, float]:
     if world <= 1:
         return parts
