@@ -44,6 +44,7 @@ def test_the_bank_goes_bf16_alone_when_only_it_gains():
     bank_fast = choose_precision("auto", device=CPU, flags=NATIVE, time_step=timer({"fp32": 1.0, "bf16": 0.95}),
                                  time_bank=timer({"fp32": 0.5, "bf16": 0.25}))
     assert (bank_fast.train, bank_fast.bank) == ("fp32", "bf16")
+    assert "memory bank in bf16" in bank_fast.describe() and bank_fast.describe(bank=False).startswith("training in fp32: auto")
     assert bank_fast.seconds["bank_fp32"] == 0.5 and bank_fast.seconds["bank_bf16"] == 0.25
     bank_slow = choose_precision("auto", device=CPU, flags=NATIVE, time_step=timer({"fp32": 1.0, "bf16": 0.95}),
                                  time_bank=timer({"fp32": 0.5, "bf16": 0.45}))

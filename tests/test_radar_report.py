@@ -61,14 +61,27 @@ def test_radar_report_tables_and_claims(modules, tmp_path):
     assert report.csi_curves(study, results, base) and (tmp_path / "csi-lead-time.png").stat().st_size > 1000
 
 
-def test_radar_palette_bands():
+def test_the_storm_strip_keeps_one_sequence(modules, tmp_path, monkeypatch):
+    import base64
+
     import numpy as np
 
-    from transmem.viz import radar_rgb
-
-    rgb = radar_rgb(np.array([[0.0, 4.9, 5.0, 22.0, 44.0, 99.0]]))
-    assert rgb.shape == (3, 1, 6)
-    assert rgb[:, 0, 0].tolist() == [1.0, 1.0, 1.0] and rgb[:, 0, 1].tolist() == [1.0, 1.0, 1.0]  # no echo: white
-    assert [round(v * 255) for v in rgb[:, 0, 3]] == [0x02, 0xFD, 0x02]  # 20-25 dBZ: the palette's first green
-    assert [round(v * 255) for v in rgb[:, 0, 4]] == [0xE5, 0xBC, 0x00]  # 40-45 dBZ
-    assert [round(v * 255) for v in rgb[:, 0, 5]] == [0x98, 0x54, 0xC6]  # >= 70 dBZ
+    run, report = modules
+    study = run.load_study(ROOT / "experiments/radar/study.yaml")
+    study.spec["report"] = str(tmp_path)
+    drawn = {}
+    monkeypatch.setattr("transmem.data.io.write_strip", lambda path, rows, row_labels, scale: drawn.update(
+        rows=rows, labels=row_labels))
+    frames = lambda v: {"uint8": base64.b64encode(np.full((1, 10, 1, 8, 8), v, np.uint8).tobytes()).decode(),  # noqa
+                        "shape": [1, 10, 1, 8, 8]}
+    sample = {"input": frames(120), "truth": frames(130), "prediction": frames(110)}
+    index = study.spec["sample_sequence"]
+    results = {"scratch-s0": {**_result(_test(50.0, 0.35)), "sample": sample, "sample_sequence": index},
+               "mt-gz-s0": {**_result(_test(40.0, 0.41)), "sample": sample, "sample_sequence": 0}}  # another one
+    lines = report.storm_strip(study, results)
+    assert lines[0] == f"## One storm (test sequence {index}, seed 0), in the radar palette"
+    assert drawn["labels"][:3] == ["input", "truth", "ConvLSTM from scratch"] and len(drawn["labels"]) == 4
+    assert drawn["labels"][3] == "extrapolation (pysteps)" and drawn["rows"][0].shape == (10, 3, 8, 8)
+    # 130 / 255 * 70 - 10 = 25.7 dBZ: the 25-30 band, #01c501
+    assert np.allclose(drawn["rows"][1][0, :, 0, 0], [0x01 / 255, 0xC5 / 255, 0x01 / 255])
+    assert report.storm_strip(study, {"mt-gz-s0": results["mt-gz-s0"]}) == []  # only other sequences: no strip

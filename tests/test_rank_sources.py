@@ -114,3 +114,12 @@ def test_rank_sources_refuses_bad_input(zoo, tmp_path, capsys):
     assert "no such file or folder" in capsys.readouterr().err
     assert main(base + ["--source", "one", "--iterations", "-1"]) == 2
     assert "iterations must be >= 0" in capsys.readouterr().err
+
+
+def test_rank_sources_without_the_short_run(zoo, tmp_path):
+    out = tmp_path / "rank"
+    assert main(["rank-sources", "--dataset", "mnist3", "--source", "one", "--source", "two", "--zoo", zoo,
+                 "--iterations", "0", "--out", str(out), "--no-progress", *sets(TINY)]) == 0
+    doc = json.loads((out / "ranking.json").read_text())
+    assert all(r["gate_mean"] is None for r in doc["rows"]) and doc["agreement"]["gates"] == {"rho": None, "n": 0}
+    assert not any(out.glob("short-transfer*"))  # no training at all

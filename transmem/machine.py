@@ -4,6 +4,7 @@ from __future__ import annotations
 import platform
 
 BF16_FLAGS = ("avx512_bf16", "amx_bf16", "amx_tile", "avx512f", "avx2")  # what decides bf16 (and fp32) CPU speed
+NATIVE_BF16_FLAGS = ("avx512_bf16", "amx_bf16")  # either one: bf16 arithmetic in hardware
 
 
 def _cpuinfo() -> str:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from report_common import by_run, flattening, mean_std, run_label, tables
 
-from transmem.data.radar_scale import HKO7, THRESHOLDS
+from transmem.data.radar_scale import HKO7, THRESHOLDS, unit_to_dbz
 
 # Paper Table 4 (ConvLSTM, 256x256 Beijing radar, 80,000 iterations): run -> (MSE, MAE, CSI at 20 dBZ)
 PAPER = {
@@ -175,24 +175,37 @@ def storm_strip(study, results: dict) -> list[str]:
     if not chosen:
         return []
     sample = chosen[0][1]["sample"]
-    dbz = lambda frames: radar_rgb(frames[:, 0] * HKO7["scale"] + HKO7["offset"])  # noqa: E731 (the stand-ins' map)
+    def coloured(frames):  # (T, 1, H, W) on [0, 1] -> RGB rows, through the stand-ins' HKO-7 mapping
+        return radar_rgb(unit_to_dbz(frames[:, 0], HKO7["scale"], HKO7["offset"]))
+
     inputs, truth = from_uint8(sample["input"])[0], from_uint8(sample["truth"])[0]
-    rows, labels = [dbz(inputs), dbz(truth)], ["input", "truth"]
+    rows, labels = [coloured(inputs), coloured(truth)], ["input", "truth"]
     for name, r in chosen:
-        rows.append(dbz(from_uint8(r["sample"]["prediction"])[0]))
+        rows.append(coloured(from_uint8(r["sample"]["prediction"])[0]))
         labels.append(run_label(study, name, groups)[:34])
-    try:
-        import torch
-
-        from transmem.evaluation.nowcast import ExtrapolationBaseline
-
-        pred = ExtrapolationBaseline().predict(torch.from_numpy(inputs[None]), horizon=len(truth))[0].numpy()
-        rows.append(dbz(pred))
+    extrapolated = extrapolation(inputs, len(truth))
+    note = []
+    if extrapolated is None:
+        note = ["(pysteps is not installed, so the extrapolation row is missing: pip install transmem[radar])", ""]
+    else:
+        rows.append(coloured(extrapolated))
         labels.append("extrapolation (pysteps)")
-    except ImportError:
-        pass
     write_strip(study.report_dir / "storm.png", rows, row_labels=labels, scale=2)
-    return [f"## One storm (test sequence {index}, seed 0), in the radar palette", "", "![storm](storm.png)", ""]
+    return [f"## One storm (test sequence {index}, seed 0), in the radar palette", "", "![storm](storm.png)", "",
+            *note]
+
+
+def extrapolation(inputs, horizon: int):
+    """pysteps' extrapolation of one sequence's inputs (T, C, H, W), or None without pysteps."""
+    import torch
+
+    from transmem.evaluation.nowcast import ExtrapolationBaseline
+
+    try:
+        baseline = ExtrapolationBaseline()
+    except ImportError:
+        return None
+    return baseline.predict(torch.from_numpy(inputs[None]), horizon=horizon)[0].numpy()
 
 
 def claims(study, results: dict) -> list[str]:

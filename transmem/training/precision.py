@@ -4,7 +4,7 @@ bf16 pays only on some CPUs: on one machine of this project's kind (no native bf
 slower than fp32; on an AMX Xeon it took 0.6x the time, and bf16 training ended within fp32's seed spread
 (docs/performance.md). So `auto` decides by measurement, on the machine at hand:
 
-- CUDA: bf16 (every recent GPU has it natively);
+- CUDA: bf16 where the device supports it (Ampere and later), else fp32;
 - a CPU without native bf16 (no avx512_bf16 / amx_bf16 flag): fp32, without a probe;
 - otherwise a probe: a few training steps of the configured method on the first batch, in both precisions,
   alternated, on a copy of the method and a throwaway optimizer (the run's weights and optimizer are untouched).
@@ -27,10 +27,9 @@ from typing import Callable
 
 import torch
 
-from transmem.machine import cpu_flags
+from transmem.machine import NATIVE_BF16_FLAGS, cpu_flags
 
 PRECISIONS = ("auto", "bf16", "fp32")
-NATIVE_BF16_FLAGS = ("avx512_bf16", "amx_bf16")
 MARGIN = 1.2  # bf16 must take at most 1 / MARGIN of fp32's time: smaller gains are within a probe's noise
 PROBE_REPEATS = 3  # timed steps per precision, after one warm-up step each
 

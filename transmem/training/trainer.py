@@ -306,10 +306,11 @@ class Trainer:
         if self.rank == 0:
             save_config(cfg, self.out / "config.yaml")
         self.precision = self.settle_precision(resumed=resumed)
-        if hasattr(self.method, "bank"):
-            self.method.bank.precision = self.precision.bank
+        bank = getattr(self.method, "bank", None)  # memory transfer's frozen sources
+        if bank is not None:
+            bank.precision = self.precision.bank
         if self.progress:
-            tqdm.write(f"precision: {self.precision.describe(bank=hasattr(self.method, 'bank'))}")
+            tqdm.write(f"precision: {self.precision.describe(bank=bank is not None)}")
         log = _Log(self.out, resume_from=self.step if resumed else None, enabled=self.rank == 0)
         t_in, t = train.t_in, train.t_in + train.t_out
         local = cfg.batch_size // self.world
