@@ -111,7 +111,7 @@ def curves_figure(study, results: dict, groups: list[str], title: str, path: Pat
 
 
 def sources_table(study) -> str | None:
-    files = sorted((study.folder / "results").glob("source-*.json"))
+    files = sorted(study.results.glob("source-*.json"))
     if not files:
         return None
     lines = ["| source | dataset | training sequences | iterations | test MSE/frame | SSIM | hours |", "|---|---|---|---|---|---|---|"]
@@ -128,7 +128,7 @@ def write_tables(study, results: dict) -> list[str]:
     from run import shown
 
     parts = [f"<!-- written by `python experiments/run.py {shown(study.path)} --report-only` from the files "
-             f"in {shown(study.folder)}/results; do not edit by hand -->", ""]
+             f"in {shown(study.results)}; do not edit by hand -->", ""]
     machines = sorted({f"{r['machine']['cpu']}, {r['machine']['threads']} thread(s) per run" for r in results.values()})
     if machines:
         parts += ["Measured on: " + "; ".join(machines), ""]
@@ -145,3 +145,48 @@ def write_tables(study, results: dict) -> list[str]:
         if curves_figure(study, results, groups, title, study.report_dir / name):
             parts += [f"![learning curves]({name})", ""]
     return parts
+
+
+def convergence(study, results: dict) -> list[str]:
+    """Every run's validation-MSE improvement over the last fifth of training; the studies' criterion is < 2 %."""
+    lines = []
+    for name in sorted({run.result_path.stem for run in study.runs}):
+        change = flattening(results[name]["valid_curve"]) if name in results else None
+        if change is not None:
+            lines.append(f"- {name}: {100 * change:.2f} % ({'flat' if change < 0.02 else 'still improving'})")
+    if not lines:
+        return []
+    return ["## Convergence: validation-MSE improvement over the last fifth of training (criterion: < 2 %)", "",
+            *lines, ""]
+
+
+def gate_table(results: dict) -> list[str]:
+    """Transfer-gate averages on the test set of every run that has gates: per source, mean (layer 0 / 1 ...)."""
+    rows = [(name, r["gates"]) for name, r in results.items() if r.get("gates")]
+    if not rows:
+        return []
+    out = ["## Transfer-gate averages (test set)", "", "| run | source: mean gate (layer 0 / layer 1 ...) |", "|---|---|"]
+    for name, g in sorted(rows):
+        cells = [f"{s}: {g['mean'][s]:.3f} (" + " / ".join(f"{g['per_layer'][k][s]:.3f}" for k in g["per_layer"]) + ")"
+                 for s in g["mean"]]
+        out.append(f"| {name} | {'; '.join(cells)} |")
+    return out + [""]
+
+
+def prediction_strip(study, results: dict, names, file: str, heading: str, table: str | None = None) -> list[str]:
+    """Input, truth and the seed-0 prediction of each run in `names` that has one (test MSE/frame in brackets)."""
+    from run import from_uint8
+
+    from transmem.data.io import write_strip
+
+    groups = tables(study).get(table) if table else None
+    chosen = [(name, results[f"{name}-s0"]) for name in names if results.get(f"{name}-s0", {}).get("sample")]
+    if not chosen:
+        return []
+    first = chosen[0][1]["sample"]
+    rows, labels = [from_uint8(first["input"])[0], from_uint8(first["truth"])[0]], ["input", "truth"]
+    for name, r in chosen:
+        rows.append(from_uint8(r["sample"]["prediction"])[0])
+        labels.append(f"{run_label(study, name, groups)[:34]} ({r['test']['mse']:.1f})")
+    write_strip(study.report_dir / file, rows, row_labels=labels, scale=2)
+    return [f"## {heading}", "", f"![predictions]({file})", ""]

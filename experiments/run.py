@@ -38,7 +38,11 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
-STUDY_KEYS = {"base", "workdir", "report", "zoo", "sources", "groups", "title", "sample_sequence"}
+STUDY_KEYS = {"base", "workdir", "report", "zoo", "sources", "groups", "title", "sample_sequence", "samples", "real"}
+# Step time of each backbone against ConvLSTM's (docs/performance.md, demo configuration, batch 16; savp: its
+# generator plus the prior and posterior ConvLSTMs, an estimate until a study has measured it)
+BACKBONE_COST = {"convlstm": 1.0, "predrnn": 2.0, "mim": 2.9, "savp": 2.0}
+DEFAULT_SAMPLES = 100  # futures drawn per test sequence for a stochastic run's best-of-N row (the paper's Table 3)
 GROUP_KEYS = {"seeds", "runs", "base", "set", "title", "table", "reference", "note"}
 
 
@@ -78,6 +82,11 @@ class Study:
         return self.path.parent
 
     @property
+    def results(self) -> Path:
+        """Where the compact results live: results/ beside the study file (results-real/ on real files)."""
+        return self.folder / ("results-real" if self.spec.get("real_roots") else "results")
+
+    @property
     def report_dir(self) -> Path:
         return ROOT / self.spec["report"]
 
@@ -112,8 +121,41 @@ def _resolved(base: str, overrides: list[str]) -> dict:
     return config
 
 
-def load_study(path: str | Path) -> Study:
-    """Read and check a study file, and resolve every run's config (a bad setting fails here, before training)."""
+def real_data(spec: dict, path: Path, roots: dict[str, str]) -> list[str]:
+    """`--real STAND-IN=DIR`: the study on the real files. Every run and source on a stand-in the study's `real`
+    maps to a reader reads DIR with that reader instead; results, report, run folders and the zoo move aside
+    (results-real/, <report>-real, <workdir>-real, <workdir>-real/zoo) so that nothing synthetic is mixed in or
+    overwritten. Returns the stand-ins swapped."""
+    readers = spec.get("real") or {}
+    unknown = sorted(set(roots) - set(readers))
+    if unknown:
+        raise StudyError(f"{path}: --real {', '.join(unknown)}: the study maps only "
+                         f"{', '.join(sorted(readers)) or 'no stand-in'} to a reader of real files (its 'real' key)")
+    for standin, root in roots.items():
+        if not Path(root).is_dir():
+            raise StudyError(f"--real {standin}={root}: no such folder; give the folder that holds the "
+                             f"{readers[standin]} files (docs/data.md)")
+    spec["real_roots"] = {k: str(Path(v).resolve()) for k, v in roots.items()}
+    spec["workdir"] = spec["workdir"].rstrip("/") + "-real"
+    spec["report"] = spec["report"].rstrip("/") + "-real"
+    spec["zoo"] = spec["workdir"] + "/zoo"  # models of the user's data stay with the user's runs
+    for recipe in spec["sources"].values():
+        if recipe["dataset"] in roots:
+            recipe["set"] = {**recipe.get("set", {}), "data.options.root": spec["real_roots"][recipe["dataset"]]}
+            recipe["dataset"] = readers[recipe["dataset"]]
+    return sorted(roots)
+
+
+def _swap_to_real(config: dict, spec: dict) -> list[str]:
+    name = config["data"]["name"]
+    if name not in spec.get("real_roots", {}):
+        return []
+    return [f"data.name={json.dumps(spec['real'][name])}", f"data.options.root={json.dumps(spec['real_roots'][name])}"]
+
+
+def load_study(path: str | Path, real: dict[str, str] | None = None) -> Study:
+    """Read and check a study file, and resolve every run's config (a bad setting fails here, before training);
+    `real` maps stand-ins to folders of real files (see `real_data`)."""
     path = Path(path).resolve()
     if not path.is_file():
         raise StudyError(f"{path}: no such study file")
@@ -124,8 +166,10 @@ def load_study(path: str | Path) -> Study:
         raise StudyError(f"{path}: missing keys {sorted(missing)}, unknown keys {sorted(unknown)}; "
                          f"a study has {sorted(STUDY_KEYS)}")
     spec.setdefault("sources", {})
+    if real:
+        real_data(spec, path, real)
     runs, first_with_key = [], {}
-    results = path.parent / "results"
+    results = path.parent / ("results-real" if real else "results")
     for group, g in spec["groups"].items():
         bad = set(g) - GROUP_KEYS
         if bad or "runs" not in g or "seeds" not in g:
@@ -139,6 +183,10 @@ def load_study(path: str | Path) -> Study:
                 overrides = _sets(g.get("set", {})) + _sets(settings) + [f"seed={seed}"]
                 try:
                     config = _resolved(base, overrides)
+                    swap = _swap_to_real(config, spec)
+                    if swap:
+                        overrides += swap
+                        config = _resolved(base, overrides)
                 except (ValueError, TypeError, KeyError) as e:
                     raise StudyError(f"{path}: group '{group}', run '{name}': {e}") from None
                 run = Run(group, f"{name}-s{seed}", label, seed, base, overrides, config,
@@ -167,17 +215,24 @@ def state(run: Run) -> str:
 
 
 def relative_cost(config: dict) -> float:
-    """Training time in plain-step units: memory transfer runs each source too (about 0.65 of a step each)."""
+    """Training time in plain ConvLSTM steps: memory transfer runs each source too (about 0.65 of a step each), and
+    the other backbones cost BACKBONE_COST times a ConvLSTM step."""
     sources = len(config["sources"]) if config["method"] in ("memory-transfer", "knowledge-flow", "art") else 0
     if config["method"] == "memory-transfer" and config.get("beta", 1) == 0:
         sources = 0  # beta 0 never runs its sources
-    return config["iterations"] * (1 + 0.65 * sources) * (2 if config.get("reverse_time") else 1)
+    backbone = BACKBONE_COST.get(config["model"]["backbone"], 1.0)
+    return config["iterations"] * (1 + 0.65 * sources) * (2 if config.get("reverse_time") else 1) * backbone
 
 
 def seconds_per_plain_step(study: Study) -> float:
-    """From the committed results: median step time of runs without sources (0.3 s when there are none yet)."""
-    times = [json.loads(r.result_path.read_text())["train_s_per_batch"] for r in study.runs
-             if r.result_path.is_file() and relative_cost(r.config) == r.config["iterations"]]
+    """From the committed results: median time of a plain ConvLSTM step, from runs without sources (each step time
+    over its backbone's BACKBONE_COST); 0.3 s when there are none yet."""
+    times = []
+    for r in study.runs:
+        if r.result_path.is_file() and relative_cost(r.config) == r.config["iterations"] * BACKBONE_COST.get(
+                r.config["model"]["backbone"], 1.0):
+            t = json.loads(r.result_path.read_text())["train_s_per_batch"]
+            times.append(t / BACKBONE_COST.get(r.config["model"]["backbone"], 1.0) if t else None)
     times = sorted(t for t in times if t)
     return times[len(times) // 2] if times else 0.3
 
@@ -258,7 +313,7 @@ def write_source_result(study: Study, name: str, out: Path, threads: int, commit
     doc = {"name": name, "kind": "source", "config": r["config"], "test": r["test"], "best": r["best"],
            "train_s_per_batch": r.get("train_s_per_batch"), "elapsed_s": r["elapsed_s"],
            "valid_curve": _read_csv(out / "valid.csv", ("step", "mse", "ssim")), "machine": machine(threads)}
-    path = study.folder / "results" / f"source-{name}.json"
+    path = study.results / f"source-{name}.json"
     _write_json(path, doc)
     if commit:
         _git_commit([path, study.zoo / name], f"{study.folder.name}: source {name}")
@@ -286,7 +341,8 @@ def train(study: Study, todo: list[Run], threads: int, jobs: int, commit: bool) 
                     failed.append(f"{run.name} (see {run.folder.with_suffix('.log')})")
                     return
             if state(run) == "finished":
-                write_result(run, threads, study.spec.get("sample_sequence", 0))
+                write_result(run, threads, study.spec.get("sample_sequence", 0),
+                             study.spec.get("samples", DEFAULT_SAMPLES))
                 if commit:
                     _git_commit([run.result_path], f"{study.folder.name}: {run.name}")
         finally:
@@ -352,7 +408,21 @@ def gate_averages(checkpoint: Path) -> dict | None:
     return gate_summary(net, dataset_for_model(meta, "test"), names)
 
 
-def write_result(run: Run, threads: int, sample_sequence: int = 0) -> dict:
+def sampled_test(checkpoint: Path, samples: int) -> dict | None:
+    """A stochastic run's test scores over `samples` futures per sequence (seed 0): {"samples", "best", "mean"}
+    (evaluation/samples.py); None for a deterministic one."""
+    from transmem.evaluation.evaluate import dataset_for_model
+    from transmem.evaluation.samples import evaluate_samples
+    from transmem.training.predictor import load_predictor
+
+    net, meta = load_predictor(checkpoint)
+    if not getattr(net, "stochastic", False):
+        return None
+    r = evaluate_samples(net, dataset_for_model(meta, "test"), samples=samples, seed=0)
+    return {"samples": samples, "seed": 0, "best": r["best"], "mean": r["mean"]}
+
+
+def write_result(run: Run, threads: int, sample_sequence: int = 0, samples: int = DEFAULT_SAMPLES) -> dict:
     import torch
 
     torch.set_num_threads(1)
@@ -372,6 +442,7 @@ def write_result(run: Run, threads: int, sample_sequence: int = 0) -> dict:
         "gates": gate_averages(best) if best.is_file() else None,
         "sample": prediction_sample(best, sample_sequence) if best.is_file() else None,
         "sample_sequence": sample_sequence,
+        "test_samples": sampled_test(best, samples) if best.is_file() else None,
         "machine": machine(threads),
         "written": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
     }
@@ -436,7 +507,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--commit", action="store_true", help="git-commit each result file (and new source) as it is written")
     p.add_argument("--dry-run", action="store_true", help="list the runs, their state and the estimated hours")
     p.add_argument("--report-only", action="store_true", help="train nothing; write the tables and figures")
+    p.add_argument("--real", action="append", default=[], metavar="STAND-IN=DIR",
+                   help="run the study on real files: every run and source on STAND-IN (e.g. kth-synth) reads DIR with "
+                        "the reader the study's 'real' key names (e.g. kth); results go to results-real/, beside the "
+                        "synthetic ones (repeat for each stand-in)")
     args = p.parse_args(argv)
+    real = {}
+    for item in args.real:
+        standin, sep, root = item.partition("=")
+        if not sep or not standin or not root:
+            p.error(f"--real {item}: give STAND-IN=DIR, e.g. --real kth-synth=/data/kth")
+        real[standin] = root
     cores = os.cpu_count() or 1
     if args.threads < 1 or (args.jobs is not None and args.jobs < 1):
         p.error("--jobs and --threads must be >= 1")
@@ -444,7 +525,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.jobs * args.threads > cores:
         print(f"warning: {args.jobs} runs x {args.threads} threads oversubscribe the {cores} cores", flush=True)
     try:
-        study = load_study(args.study)
+        study = load_study(args.study, real)
         groups = args.only or list(study.spec["groups"])
         unknown = sorted(set(groups) - set(study.spec["groups"]))
         if unknown:

@@ -132,7 +132,7 @@ def test_a_bad_study_file_fails_before_anything_is_trained(tmp_path):
     assert not (tmp_path / "runs").exists()
 
 
-@pytest.mark.parametrize("study", ["flying_digits", "flying_digits_500"])
+@pytest.mark.parametrize("study", sorted(p.parent.name for p in (ROOT / "experiments").glob("*/study.yaml")))
 def test_the_shipped_studies_resolve(study, capsys):
     """Every run of the repository's studies resolves to a valid config; the plan lists them."""
     run = _runner()
@@ -172,3 +172,62 @@ def test_the_cpu_is_named_in_results():
     assert cpu_name("processor\t: 0\nmodel name\t: Intel(R) Xeon(R) Processor\nflags\t: avx2\n") == "Intel(R) Xeon(R) Processor"
     assert cpu_name("processor\t: 0\n")  # no model name line: the platform module's answer, never empty
     assert isinstance(cpu_name(), str) and cpu_name().strip()
+
+
+def test_the_cost_estimate_counts_sources_and_backbones():
+    """A run's cost in plain ConvLSTM steps: 0.65 of a step per source it runs, its backbone's step-time ratio."""
+    run = _runner()
+    config = {"iterations": 100, "method": "memory-transfer", "sources": ["a", "b"], "model": {"backbone": "mim"}}
+    assert run.relative_cost(config) == pytest.approx(100 * 2.3 * 2.9)
+    assert run.relative_cost({**config, "beta": 0.0}) == pytest.approx(100 * 2.9)  # beta 0 never runs its sources
+    assert run.relative_cost({**config, "method": "finetune", "model": {"backbone": "convlstm"}}) == 100
+
+
+def test_real_files_take_the_stand_ins_place_and_results_go_aside(tmp_path, capsys):
+    """--real STAND-IN=DIR: runs and sources on the stand-in read DIR with the study's reader for it; results, report,
+    run folders and zoo move to -real places; a stand-in the study does not map, or a missing folder, is refused."""
+    run = _runner()
+    folders = {name: tmp_path / name for name in ("h36m", "kth", "weizmann")}
+    for f in folders.values():
+        f.mkdir()
+    path = ROOT / "experiments/human_motion/study.yaml"
+    real = {"h36m-synth": str(folders["h36m"]), "kth-synth": str(folders["kth"]),
+            "weizmann-synth": str(folders["weizmann"])}
+    study = run.load_study(path, real)
+    target = next(r for r in study.runs if r.name == "mt-both-s0")
+    assert target.config["data"]["name"] == "h36m" and target.config["data"]["options"]["root"] == str(folders["h36m"])
+    assert target.config["data"]["options"]["frame_size"] == 32  # the study's own options are kept
+    assert target.result_path.parent.name == "results-real" and study.results.name == "results-real"
+    assert study.workdir.name == "human-motion-real" and study.zoo == study.workdir / "zoo"
+    assert study.report_dir.name == "results-human-motion-real"
+    kth_target = next(r for r in study.runs if r.name == "scratch-kth-s0")
+    assert kth_target.config["data"]["name"] == "kth"
+    assert study.spec["sources"]["hm32-weizmann"]["dataset"] == "weizmann"
+    assert study.spec["sources"]["hm32-weizmann"]["set"]["data.options.root"] == str(folders["weizmann"])
+    assert study.spec["sources"]["hm32-mnist2"]["dataset"] == "mnist2"  # not a stand-in: unchanged
+    synthetic = run.load_study(path)
+    assert next(r for r in synthetic.runs if r.name == "mt-both-s0").config["data"]["name"] == "h36m-synth"
+    with pytest.raises(run.StudyError, match="maps only h36m-synth, kth-synth, weizmann-synth"):
+        run.load_study(path, {"mnist3": str(tmp_path)})
+    with pytest.raises(run.StudyError, match="no such folder"):
+        run.load_study(path, {"kth-synth": str(tmp_path / "missing")})
+    with pytest.raises(SystemExit):
+        run.main([str(path), "--real", "kth-synth", "--dry-run"])  # no =DIR
+    assert "give STAND-IN=DIR" in capsys.readouterr().err
+
+
+def test_a_stochastic_run_is_also_scored_on_the_best_of_its_samples(tmp_path):
+    """A savp run's result keeps the best of `samples` futures per sequence beside its one-sample test row."""
+    run = _runner()
+    base = {**TINY_BASE, "model": {**TINY_BASE["model"], "backbone": "savp"}, "iterations": 2}
+    (tmp_path / "base.yaml").write_text(yaml.safe_dump(base))
+    spec = {"base": str(tmp_path / "base.yaml"), "workdir": str(tmp_path / "runs"), "report": str(tmp_path / "r"),
+            "samples": 3, "groups": {"g": {"seeds": [0], "runs": {"savp": {"method": "scratch"}}}}}
+    folder = tmp_path / "study"
+    folder.mkdir()
+    (folder / "study.yaml").write_text(yaml.safe_dump(spec))
+    assert run.main([str(folder / "study.yaml")]) == 0
+    r = json.loads((folder / "results" / "savp-s0.json").read_text())
+    assert r["test_samples"]["samples"] == 3
+    best, mean = r["test_samples"]["best"], r["test_samples"]["mean"]
+    assert best["mse"] <= mean["mse"] and best["ssim"] >= mean["ssim"]  # the best sample per sequence, per metric

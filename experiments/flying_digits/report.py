@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import statistics
 
-from report_common import run_label, by_run, flattening, mean_std, tables
+from report_common import by_run, convergence, gate_table, mean_std, prediction_strip, run_label, tables
 
 # Paper Table 1 (ConvLSTM rows; 64x64 frames, 80,000 iterations): run name -> (MSE/frame, SSIM)
 PAPER = {
@@ -41,49 +41,7 @@ def paper_table(study, results: dict) -> list[str]:
             "compare the changes against scratch, not the absolute values.", "", *lines, ""]
 
 
-def convergence(study, results: dict) -> list[str]:
-    """The scale criterion: scratch's validation MSE improves by less than 2 % over the last fifth of training."""
-    lines = []
-    for name in sorted({run.result_path.stem for run in study.runs}):
-        change = flattening(results[name]["valid_curve"]) if name in results else None
-        if change is not None:
-            lines.append(f"- {name}: {100 * change:.2f} % ({'flat' if change < 0.02 else 'still improving'})")
-    if not lines:
-        return []
-    return ["## Convergence: validation-MSE improvement over the last fifth of training (criterion: < 2 %)", "", *lines, ""]
-
-
-def gates(results: dict) -> list[str]:
-    rows = [(name, r["gates"]) for name, r in results.items() if r.get("gates")]
-    if not rows:
-        return []
-    out = ["## Transfer-gate averages (test set)", "", "| run | source: mean gate (layer 0 / layer 1 ...) |", "|---|---|"]
-    for name, g in sorted(rows):
-        cells = [f"{s}: {g['mean'][s]:.3f} (" + " / ".join(f"{g['per_layer'][k][s]:.3f}" for k in g["per_layer"]) + ")"
-                 for s in g["mean"]]
-        out.append(f"| {name} | {'; '.join(cells)} |")
-    return out + [""]
-
-
-def prediction_strip(study, results: dict) -> list[str]:
-    from run import from_uint8
-
-    from transmem.data.io import write_strip
-
-    groups = tables(study).get(TABLE, [])
-    chosen = [(name, results[f"{name}-s0"]) for name in STRIP if results.get(f"{name}-s0", {}).get("sample")]
-    if not chosen:
-        return []
-    first = chosen[0][1]["sample"]
-    rows, labels = [from_uint8(first["input"])[0], from_uint8(first["truth"])[0]], ["input", "truth"]
-    for name, r in chosen:
-        rows.append(from_uint8(r["sample"]["prediction"])[0])
-        labels.append(f"{run_label(study, name, groups)[:34]} ({r['test']['mse']:.1f})")
-    write_strip(study.report_dir / "predictions-converged.png", rows, row_labels=labels, scale=2)
-    return ["## Predictions (test sequence 0, seed 0; test MSE/frame of the run in brackets)", "",
-            "![predictions](predictions-converged.png)", ""]
-
-
 def write_report(study, results: dict, parts: list[str]) -> list[str]:
-    return parts + paper_table(study, results) + convergence(study, results) + gates(results) + \
-        prediction_strip(study, results)
+    return parts + paper_table(study, results) + convergence(study, results) + gate_table(results) + \
+        prediction_strip(study, results, STRIP, "predictions-converged.png",
+                         "Predictions (test sequence 0, seed 0; test MSE/frame of the run in brackets)", TABLE)

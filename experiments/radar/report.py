@@ -48,7 +48,7 @@ def baselines(study) -> dict:
     data = _resolved(study.spec["base"], [])["data"]
     key = {"name": data["name"], "size": data["test_size"], "seed": data["seed"], "options": data["options"],
            "thresholds": list(THRESHOLDS)}
-    path = study.folder / "results" / "baselines.json"
+    path = study.results / "baselines.json"
     if path.is_file():
         kept = json.loads(path.read_text())
         if kept.get("data") == key:
