@@ -6,6 +6,8 @@ the repository, and write the study's tables and figures from those files alone.
     python experiments/run.py STUDY.yaml --dry-run                                    # plan, state, estimated hours
     python experiments/run.py STUDY.yaml --report-only                                # tables and figures, no training
     python experiments/run.py STUDY.yaml --only table --commit                         # git-commit each result at once
+    python experiments/run.py STUDY.yaml --only table --sources-only                   # just the sources it needs
+    python experiments/run.py STUDY.yaml --real kth-synth=/data/kth                    # on real files (results-real/)
 
 A run's result is `<study folder>/results/<run>-s<seed>.json` (resolved config, test metrics, validation and training
 curves, transfer-gate averages, a predicted test sequence, wall and step time, the machine). A run with a result file
@@ -322,7 +324,7 @@ def write_source_result(study: Study, name: str, out: Path, threads: int, commit
 def train(study: Study, todo: list[Run], threads: int, jobs: int, commit: bool) -> list[str]:
     """Train (or resume) every run of `todo`, longest first, `jobs` at a time; write each result as it finishes."""
     zoo = study.zoo
-    failed = []
+    failed, trained = [], []
 
     def one(run: Run) -> None:
         lock = run.folder.with_suffix(".lock")
@@ -340,6 +342,7 @@ def train(study: Study, todo: list[Run], threads: int, jobs: int, commit: bool) 
                 if not _call(run.name, command, run.folder.with_suffix(".log"), threads):
                     failed.append(f"{run.name} (see {run.folder.with_suffix('.log')})")
                     return
+                trained.append(run.name)
             if state(run) == "finished":
                 write_result(run, threads, study.spec.get("sample_sequence", 0),
                              study.spec.get("samples", DEFAULT_SAMPLES))
@@ -353,9 +356,9 @@ def train(study: Study, todo: list[Run], threads: int, jobs: int, commit: bool) 
     with ThreadPoolExecutor(max_workers=jobs) as pool:
         list(pool.map(one, todo))
     hours = (time.perf_counter() - started) / 3600
-    done = len(todo) - len(failed)
-    if todo and hours > 0:
-        print(f"{done} run(s) in {hours:.2f} h: {done / hours:.1f} runs per hour, {jobs} side by side", flush=True)
+    if trained and hours > 0:  # runs that were only written up (trained before) do not count
+        print(f"{len(trained)} run(s) trained in {hours:.2f} h: {len(trained) / hours:.1f} runs per hour, {jobs} side "
+              "by side", flush=True)
     return failed
 
 
@@ -507,6 +510,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--commit", action="store_true", help="git-commit each result file (and new source) as it is written")
     p.add_argument("--dry-run", action="store_true", help="list the runs, their state and the estimated hours")
     p.add_argument("--report-only", action="store_true", help="train nothing; write the tables and figures")
+    p.add_argument("--sources-only", action="store_true", help="pretrain the sources the chosen runs need (into the "
+                   "zoo, with their results), train no run")
     p.add_argument("--real", action="append", default=[], metavar="STAND-IN=DIR",
                    help="run the study on real files: every run and source on STAND-IN (e.g. kth-synth) reads DIR with "
                         "the reader the study's 'real' key names (e.g. kth); results go to results-real/, beside the "
@@ -539,6 +544,8 @@ def main(argv: list[str] | None = None) -> int:
         if not args.report_only:
             todo = [r for r in unique if states[r.key] != "done"]
             ensure_sources(study, {s for r in todo for s in r.config["sources"]}, args.threads, args.jobs, args.commit)
+            if args.sources_only:
+                return 0
             failed = train(study, todo, args.threads, args.jobs, args.commit)
             if failed:
                 write_report(study)

@@ -75,6 +75,10 @@ def test_a_study_trains_each_config_once_and_its_report_needs_only_the_result_fi
     results = study.parent / "results"
     assert sorted(p.name for p in results.glob("*.json")) == ["scratch-s0.json"]
     (runs / "scratch-s1.lock").unlink()
+    assert run.main([*args, "--match", "finetune-2", "--sources-only"]) == 0  # just the source finetune-2 needs
+    assert (tmp_path / "zoo" / "tiny-2" / "model.safetensors").is_file()
+    assert not (tmp_path / "zoo" / "tiny-1").exists()
+    assert sorted(p.name for p in results.glob("*.json")) == ["scratch-s0.json", "source-tiny-2.json"]
     assert run.main(args) == 0
     assert (tmp_path / "zoo" / "tiny-1" / "model.safetensors").is_file()
     assert sorted(p.stem for p in results.glob("*.json")) == [
