@@ -123,11 +123,16 @@ def _resolved(base: str, overrides: list[str]) -> dict:
     return config
 
 
-def real_data(spec: dict, path: Path, roots: dict[str, str]) -> list[str]:
+REAL_SIZES = ("data.train_size=null", "data.valid_size=null", "data.test_size=null")  # every window the reader finds
+
+
+def real_data(spec: dict, path: Path, roots: dict[str, str]) -> None:
     """`--real STAND-IN=DIR`: the study on the real files. Every run and source on a stand-in the study's `real`
-    maps to a reader reads DIR with that reader instead; results, report, run folders and the zoo move aside
-    (results-real/, <report>-real, <workdir>-real, <workdir>-real/zoo) so that nothing synthetic is mixed in or
-    overwritten. Returns the stand-ins swapped."""
+    maps to a reader reads DIR with that reader instead, each split all the windows the reader finds there (a
+    stand-in's sizes need not exist in the real set). Sources so swapped are renamed <name>-real, so that a run on
+    them never shares a result with one on the stand-in; results, report, run folders and the zoo move aside
+    (results-real/, <report>-real, <workdir>-real, <workdir>-real/zoo), so that nothing synthetic is mixed in or
+    overwritten."""
     readers = spec.get("real") or {}
     unknown = sorted(set(roots) - set(readers))
     if unknown:
@@ -141,18 +146,32 @@ def real_data(spec: dict, path: Path, roots: dict[str, str]) -> list[str]:
     spec["workdir"] = spec["workdir"].rstrip("/") + "-real"
     spec["report"] = spec["report"].rstrip("/") + "-real"
     spec["zoo"] = spec["workdir"] + "/zoo"  # models of the user's data stay with the user's runs
-    for recipe in spec["sources"].values():
+    renamed, sources = {}, {}
+    for name, recipe in spec["sources"].items():
         if recipe["dataset"] in roots:
-            recipe["set"] = {**recipe.get("set", {}), "data.options.root": spec["real_roots"][recipe["dataset"]]}
-            recipe["dataset"] = readers[recipe["dataset"]]
-    return sorted(roots)
+            root = spec["real_roots"][recipe["dataset"]]
+            sets = {**recipe.get("set", {}), "data.options.root": root}
+            sets.update({item.split("=", 1)[0]: None for item in REAL_SIZES})
+            recipe = {**recipe, "dataset": readers[recipe["dataset"]], "set": sets}
+            renamed[name] = f"{name}-real"
+        sources[renamed.get(name, name)] = recipe
+    spec["sources"], spec["real_sources"] = sources, renamed
 
 
 def _swap_to_real(config: dict, spec: dict) -> list[str]:
+    """The overrides that put a resolved run on the real files: its dataset, if swapped, and its sources' names."""
+    out = []
     name = config["data"]["name"]
-    if name not in spec.get("real_roots", {}):
-        return []
-    return [f"data.name={json.dumps(spec['real'][name])}", f"data.options.root={json.dumps(spec['real_roots'][name])}"]
+    if name in spec.get("real_roots", {}):
+        out += [f"data.name={json.dumps(spec['real'][name])}",
+                f"data.options.root={json.dumps(spec['real_roots'][name])}", *REAL_SIZES]
+    renamed = spec.get("real_sources", {})
+    if any(s in renamed for s in config["sources"]):
+        out.append(f"sources={json.dumps([renamed.get(s, s) for s in config['sources']])}")
+    start = config.get("method_options", {}).get("init_from")
+    if start in renamed:
+        out.append(f"method_options.init_from={json.dumps(renamed[start])}")
+    return out
 
 
 def load_study(path: str | Path, real: dict[str, str] | None = None) -> Study:
@@ -227,12 +246,11 @@ def relative_cost(config: dict) -> float:
 
 
 def seconds_per_plain_step(study: Study) -> float:
-    """From the committed results: median time of a plain ConvLSTM step, from runs without sources (each step time
-    over its backbone's BACKBONE_COST); 0.3 s when there are none yet."""
+    """From the committed results: median time of a plain ConvLSTM step, from scratch, finetune and L2SP runs (each
+    step time over its backbone's BACKBONE_COST); 0.3 s (a 10 -> 10 flying-digits step) when there are none yet."""
     times = []
-    for r in study.runs:
-        if r.result_path.is_file() and relative_cost(r.config) == r.config["iterations"] * BACKBONE_COST.get(
-                r.config["model"]["backbone"], 1.0):
+    for r in study.runs:  # plain: no sources run and no TMU network (a beta-0 TMU costs more than its backbone)
+        if r.result_path.is_file() and r.config["method"] in ("scratch", "finetune", "l2sp"):
             t = json.loads(r.result_path.read_text())["train_s_per_batch"]
             times.append(t / BACKBONE_COST.get(r.config["model"]["backbone"], 1.0) if t else None)
     times = sorted(t for t in times if t)
@@ -277,10 +295,38 @@ def _claim(lock: Path) -> bool:
     return True
 
 
+def source_config(study: Study, name: str) -> dict:
+    """The resolved training config of a source the study describes (what `transmem pretrain` will be given)."""
+    recipe = study.spec["sources"][name]
+    return _resolved(recipe.get("base", study.spec["base"]),
+                     _sets(recipe.get("set", {})) + [f"data.name={json.dumps(recipe['dataset'])}"])
+
+
+def check_zoo_source(study: Study, name: str) -> None:
+    """A source already in the zoo must be the one the study's recipe describes: same dataset, data options and
+    network (keys both know), or the study would silently transfer from another model."""
+    card = json.loads((study.zoo / name / "card.json").read_text()).get("config", {})
+    want = source_config(study, name)
+    pairs = [("data.name", card.get("data", {}).get("name"), want["data"]["name"])]
+    have_options = card.get("data", {}).get("options", {})
+    pairs += [(f"data.options.{k}", have_options.get(k), v) for k, v in want["data"]["options"].items()]
+    have_model = card.get("model", {})
+    pairs += [(f"model.{k}", have_model[k], v) for k, v in want["model"].items() if k in have_model]
+    for key, have, wanted in pairs:
+        if have != wanted and not (isinstance(have, list) and isinstance(wanted, (list, tuple)) and list(have) == list(wanted)):
+            raise StudyError(f"{shown(study.zoo / name)} was trained with {key}={have!r}, but the study's recipe for "
+                             f"'{name}' gives {wanted!r}: delete {shown(study.zoo / name)} to pretrain it again, or "
+                             "give the recipe another name")
+
+
 def ensure_sources(study: Study, names: set[str], threads: int, jobs: int, commit: bool) -> None:
-    """Pretrain into the study's zoo the sources the runs need that it does not hold yet, side by side."""
+    """Pretrain into the study's zoo the sources the runs need that it does not hold yet, side by side; check the
+    ones it holds against their recipes."""
     zoo = study.zoo
     missing = sorted(n for n in names if not (zoo / n / "model.safetensors").is_file())
+    for name in sorted(set(names) - set(missing)):
+        if name in study.spec["sources"] and (zoo / name / "card.json").is_file():
+            check_zoo_source(study, name)
     for name in missing:
         if name not in study.spec["sources"]:
             raise StudyError(f"{study.path}: a run uses source '{name}', which is neither in {zoo} nor described "
@@ -317,8 +363,9 @@ def write_source_result(study: Study, name: str, out: Path, threads: int, commit
            "valid_curve": _read_csv(out / "valid.csv", ("step", "mse", "ssim")), "machine": machine(threads)}
     path = study.results / f"source-{name}.json"
     _write_json(path, doc)
-    if commit:
-        _git_commit([path, study.zoo / name], f"{study.folder.name}: source {name}")
+    if commit:  # a study on real files keeps its sources in its (ignored) workdir: only the result is committed
+        zoo = [] if study.spec.get("real_roots") else [study.zoo / name]
+        _git_commit([path, *zoo], f"{study.folder.name}: source {name}")
 
 
 def train(study: Study, todo: list[Run], threads: int, jobs: int, commit: bool) -> list[str]:
@@ -390,7 +437,9 @@ def prediction_sample(checkpoint: Path, index: int = 0) -> dict:
     from transmem.training.predictor import load_predictor
 
     net, meta = load_predictor(checkpoint)
-    data = dataset_for_model(meta, "test", size=index + 1)  # a smaller split is a prefix of a larger one
+    data = dataset_for_model(meta, "test")  # the whole split: a smaller one is a prefix only of generated data
+    if index >= len(data):
+        raise StudyError(f"sample_sequence {index} is past the {len(data)} test sequences; pick a smaller one")
     clip = torch.from_numpy(data.frames[index : index + 1, : data.t_in + data.t_out])
     with torch.no_grad():
         pred = net.predict(clip[:, : data.t_in], horizon=data.t_out).float().clamp(0, 1)

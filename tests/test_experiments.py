@@ -92,6 +92,17 @@ def test_a_study_trains_each_config_once_and_its_report_needs_only_the_result_fi
     assert mt["sample"]["prediction"]["shape"] == [1, 3, 1, 16, 16]
     assert json.loads((results / "mt-b1-s0.json").read_text())["config"]["beta"] == 1.0
     assert json.loads((results / "scratch-s0.json").read_text())["gates"] is None
+    assert json.loads((results / "scratch-s0.json").read_text())["test_samples"] is None  # deterministic
+    # a source in the zoo that its recipe no longer describes is refused, not silently used
+    changed = yaml.safe_load(study.read_text())
+    changed["sources"]["tiny-2"]["set"]["data.options"] = {"frame_size": 16, "seq_len": 6, "t_in": 2}
+    study.write_text(yaml.safe_dump(changed, sort_keys=False))
+    with pytest.raises(run.StudyError, match=r"zoo/tiny-2 was trained with data.options.t_in=3, but the study's "
+                                             r"recipe for 'tiny-2' gives 2: delete .*zoo/tiny-2 to pretrain it again"):
+        run.check_zoo_source(run.load_study(study), "tiny-2")
+    run.check_zoo_source(run.load_study(study), "tiny-1")  # unchanged: accepted
+    changed["sources"]["tiny-2"]["set"].pop("data.options")
+    study.write_text(yaml.safe_dump(changed, sort_keys=False))
 
     # a fresh clone: the run folders are gone, the result files are there. Nothing is trained again, and the
     # report is rebuilt from the result files alone.
@@ -199,16 +210,27 @@ def test_real_files_take_the_stand_ins_place_and_results_go_aside(tmp_path, caps
             "weizmann-synth": str(folders["weizmann"])}
     study = run.load_study(path, real)
     target = next(r for r in study.runs if r.name == "mt-both-s0")
-    assert target.config["data"]["name"] == "h36m" and target.config["data"]["options"]["root"] == str(folders["h36m"])
-    assert target.config["data"]["options"]["frame_size"] == 32  # the study's own options are kept
+    data = target.config["data"]
+    assert data["name"] == "h36m" and data["options"]["root"] == str(folders["h36m"])
+    assert data["options"]["frame_size"] == 32  # the study's own options are kept
+    assert data["train_size"] is None and data["test_size"] is None  # every window the real files hold
+    assert target.config["sources"] == ["hm32-kth-real", "hm32-weizmann-real"]  # never the stand-ins' sources
     assert target.result_path.parent.name == "results-real" and study.results.name == "results-real"
     assert study.workdir.name == "human-motion-real" and study.zoo == study.workdir / "zoo"
     assert study.report_dir.name == "results-human-motion-real"
-    kth_target = next(r for r in study.runs if r.name == "scratch-kth-s0")
-    assert kth_target.config["data"]["name"] == "kth"
-    assert study.spec["sources"]["hm32-weizmann"]["dataset"] == "weizmann"
-    assert study.spec["sources"]["hm32-weizmann"]["set"]["data.options.root"] == str(folders["weizmann"])
+    kth_target = next(r for r in study.runs if r.name == "mt-mnist2-kth-s0")
+    assert kth_target.config["data"]["name"] == "kth" and kth_target.config["sources"] == ["hm32-mnist2"]
+    recipe = study.spec["sources"]["hm32-weizmann-real"]
+    assert recipe["dataset"] == "weizmann" and recipe["set"]["data.options.root"] == str(folders["weizmann"])
+    assert run.source_config(study, "hm32-weizmann-real")["data"]["train_size"] is None
     assert study.spec["sources"]["hm32-mnist2"]["dataset"] == "mnist2"  # not a stand-in: unchanged
+    assert "hm32-weizmann" not in study.spec["sources"]
+    # only KTH real: Table 6 runs on it with the stand-in Human3.6M source, under its own name
+    only_kth = run.load_study(path, {"kth-synth": str(folders["kth"])})
+    h36m = next(r for r in only_kth.runs if r.name == "mt-h36m-kth-s0")
+    assert h36m.config["data"]["name"] == "kth" and h36m.config["sources"] == ["hm32-h36m"]
+    assert next(r for r in only_kth.runs if r.name == "mt-both-s0").config["sources"] == ["hm32-kth-real",
+                                                                                           "hm32-weizmann"]
     synthetic = run.load_study(path)
     assert next(r for r in synthetic.runs if r.name == "mt-both-s0").config["data"]["name"] == "h36m-synth"
     with pytest.raises(run.StudyError, match="maps only h36m-synth, kth-synth, weizmann-synth"):
@@ -232,6 +254,37 @@ def test_a_stochastic_run_is_also_scored_on_the_best_of_its_samples(tmp_path):
     (folder / "study.yaml").write_text(yaml.safe_dump(spec))
     assert run.main([str(folder / "study.yaml")]) == 0
     r = json.loads((folder / "results" / "savp-s0.json").read_text())
-    assert r["test_samples"]["samples"] == 3
+    assert r["test_samples"]["samples"] == 3 and r["test_samples"]["seed"] == 0
     best, mean = r["test_samples"]["best"], r["test_samples"]["mean"]
-    assert best["mse"] <= mean["mse"] and best["ssim"] >= mean["ssim"]  # the best sample per sequence, per metric
+    assert best["n_sequences"] == mean["n_sequences"] == TINY_BASE["data"]["test_size"]  # every test sequence
+    assert len(best["ssim_per_frame"]) == 3 and best["ssim"] >= mean["ssim"]  # 6 frames, 3 in: 3 predicted
+
+
+@pytest.mark.parametrize("study", sorted(p.parent.name for p in (ROOT / "experiments").glob("*/study.yaml")))
+def test_finetune_rows_start_from_a_network_of_their_own_shape(study):
+    """Finetuning copies every source tensor: a shipped study's finetune rows must name sources trained with the
+    target's backbone, widths, filters, patch size and frame channels (the channels from one generated sequence)."""
+    from transmem.data import load_dataset
+
+    run = _runner()
+    s = run.load_study(ROOT / "experiments" / study / "study.yaml")
+    keys = ("backbone", "hidden", "kernel_size", "patch_size", "latent_channels", "latent_hidden")
+
+    def channels(config):
+        data = config["data"]
+        return load_dataset(data["name"], "valid", size=1, seed=0, **data["options"]).frames.shape[2]
+
+    checked = 0
+    for r in s.runs:
+        if r.config["method"] != "finetune":
+            continue
+        name = r.config["sources"][0]
+        if name in s.spec["sources"]:
+            source = run.source_config(s, name)
+        else:  # a shipped zoo model: its card's config
+            source = json.loads((s.zoo / name / "card.json").read_text())["config"]
+        for key in keys:
+            assert source["model"].get(key) == r.config["model"].get(key), (r.name, name, key)
+        assert channels(source) == channels(r.config), (r.name, name, "frame channels")
+        checked += 1
+    assert checked or study in ("precision",), "a study without finetune rows"
