@@ -10,7 +10,8 @@ the repository, and write the study's tables and figures from those files alone.
     python experiments/run.py STUDY.yaml --real kth-synth=/data/kth                    # on real files (results-real/)
 
 A run's result is `<study folder>/results/<run>-s<seed>.json` (resolved config, test metrics, validation and training
-curves, transfer-gate averages, a predicted test sequence, wall and step time, the machine). A run with a result file
+curves, transfer-gate averages, a predicted test sequence and its gate maps over time, a stochastic run's best of N
+samples, wall and step time, the machine). A run with a result file
 is never trained again, on any clone; one whose result file holds other settings is an error, never overwritten.
 Checkpoints stay in the study's workdir (not committed); an interrupted run resumes from its last checkpoint. Sources
 a study needs are taken from the repository's zoo/ or pretrained into it (commit them with their cards).
@@ -474,6 +475,26 @@ def sampled_test(checkpoint: Path, samples: int) -> dict | None:
     return {"samples": samples, "seed": 0, "best": r["best"], "mean": r["mean"]}
 
 
+def sample_gate_maps(checkpoint: Path, index: int = 0) -> dict | None:
+    """The transfer-gate maps over time of test sequence `index` (the prediction sample's), as uint8: per TMU layer
+    (steps, sources, h, w), channel-averaged; None for a network without gates. Kept in the result, so that gate
+    maps over time can be drawn when the run folder is gone."""
+    from transmem.data.base import SequenceData
+    from transmem.evaluation.evaluate import dataset_for_model
+    from transmem.evaluation.gates import gate_statistics
+    from transmem.models.network import PredictiveNet
+    from transmem.training.predictor import load_predictor
+
+    net, meta = load_predictor(checkpoint)
+    if not isinstance(net, PredictiveNet) or net.config.n_sources == 0:
+        return None
+    data = dataset_for_model(meta, "test")
+    one = SequenceData(data.name, data.split, data.frames[index : index + 1], data.t_in, data.t_out, data.info)
+    _, maps = gate_statistics(net, one, batch_size=1)
+    names = meta.get("sources") or [f"source{m}" for m in range(net.config.n_sources)]
+    return {"sources": names, "layers": {str(k): _as_uint8(v) for k, v in sorted(maps.items())}}
+
+
 def write_result(run: Run, threads: int, sample_sequence: int = 0, samples: int = DEFAULT_SAMPLES) -> dict:
     import torch
 
@@ -494,6 +515,7 @@ def write_result(run: Run, threads: int, sample_sequence: int = 0, samples: int 
         "gates": gate_averages(best) if best.is_file() else None,
         "sample": prediction_sample(best, sample_sequence) if best.is_file() else None,
         "sample_sequence": sample_sequence,
+        "sample_gates": sample_gate_maps(best, sample_sequence) if best.is_file() else None,
         "test_samples": sampled_test(best, samples) if best.is_file() else None,
         "machine": machine(threads),
         "written": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),

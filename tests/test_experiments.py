@@ -90,9 +90,12 @@ def test_a_study_trains_each_config_once_and_its_report_needs_only_the_result_fi
     assert mt["valid_curve"]["step"] == [2.0, 4.0] and len(mt["train_curve"]["lr"]) == 4
     assert mt["elapsed_s"] > 0 and mt["train_s_per_batch"] > 0 and mt["machine"]["threads"] == 1
     assert mt["sample"]["prediction"]["shape"] == [1, 3, 1, 16, 16]
+    assert mt["sample_gates"]["sources"] == ["tiny-1", "tiny-2"]  # gate maps of the sample: 5 steps, 2 sources, 8x8
+    assert {k: v["shape"] for k, v in mt["sample_gates"]["layers"].items()} == {"0": [5, 2, 8, 8]}  # layer 0 a TMU
     assert json.loads((results / "mt-b1-s0.json").read_text())["config"]["beta"] == 1.0
     assert json.loads((results / "scratch-s0.json").read_text())["gates"] is None
     assert json.loads((results / "scratch-s0.json").read_text())["test_samples"] is None  # deterministic
+    assert json.loads((results / "scratch-s0.json").read_text())["sample_gates"] is None  # no gates
     # a source in the zoo that its recipe no longer describes is refused, not silently used
     changed = yaml.safe_load(study.read_text())
     changed["sources"]["tiny-2"]["set"]["data.options"] = {"frame_size": 16, "seq_len": 6, "t_in": 2}

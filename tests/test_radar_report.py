@@ -85,3 +85,31 @@ def test_the_storm_strip_keeps_one_sequence(modules, tmp_path, monkeypatch):
     # 130 / 255 * 70 - 10 = 25.7 dBZ: the 25-30 band, #01c501
     assert np.allclose(drawn["rows"][1][0, :, 0, 0], [0x01 / 255, 0xC5 / 255, 0x01 / 255])
     assert report.storm_strip(study, {"mt-gz-s0": results["mt-gz-s0"]}) == []  # only other sequences: no strip
+
+
+def test_the_gate_maps_over_time_are_drawn_from_the_result_alone(modules, tmp_path, monkeypatch):
+    """MT-all's committed gate maps of the storm become a figure without its checkpoint: frames in the radar
+    palette under one row per (layer, source)."""
+    import base64
+
+    import numpy as np
+
+    run, report = modules
+    study = run.load_study(ROOT / "experiments/radar/study.yaml")
+    study.spec["report"] = str(tmp_path)
+    drawn = {}
+    monkeypatch.setattr("transmem.viz.draw_gate_maps", lambda path, frames, maps, names: drawn.update(
+        frames=frames, maps=maps, names=names))
+    pack = lambda a: {"uint8": base64.b64encode(a.tobytes()).decode(), "shape": list(a.shape)}  # noqa: E731
+    sample = {"input": pack(np.full((1, 10, 1, 8, 8), 130, np.uint8)), "truth": pack(np.full((1, 10, 1, 8, 8), 10, np.uint8))}
+    names = ["rd64-gz14", "rd64-gz16", "rd64-mnist2", "rd64-kth"]
+    gates = {"sources": names, "layers": {"0": pack(np.full((19, 4, 8, 8), 255, np.uint8))}}
+    results = {"mt-all-s0": {**_result(_test(39.0, 0.42)), "sample": sample, "sample_gates": gates,
+                             "sample_sequence": 202}}
+    lines = report.gate_maps(study, results)
+    assert lines[0].startswith("## Transfer gates over time on the storm (test sequence 202")
+    assert drawn["frames"].shape == (19, 3, 8, 8) and drawn["names"] == names  # frames 2..20, RGB
+    assert np.allclose(drawn["frames"][0, :, 0, 0], [0x01 / 255, 0xC5 / 255, 0x01 / 255])  # 25.7 dBZ input frame
+    assert np.allclose(drawn["frames"][-1, :, 0, 0], 1.0)  # 10 / 255 * 70 - 10 = -7.3 dBZ: no echo, white
+    assert drawn["maps"][0].shape == (19, 4, 8, 8) and drawn["maps"][0].max() == 1.0
+    assert report.gate_maps(study, {"mt-all-s0": _result(_test(39.0, 0.42))}) == []  # no maps kept: no figure

@@ -195,6 +195,30 @@ def storm_strip(study, results: dict) -> list[str]:
             *note]
 
 
+def gate_maps(study, results: dict) -> list[str]:
+    """Table 5's gates over time: MT-all's (seed 0) transfer-gate maps on the study's stormy test sequence, under
+    the frames each step reads, in the radar palette."""
+    import numpy as np
+    from run import from_uint8
+
+    from transmem.viz import draw_gate_maps, radar_rgb
+
+    r = results.get("mt-all-s0", {})
+    gates, sample = r.get("sample_gates"), r.get("sample")
+    if not gates or not sample:
+        return []
+    frames = [from_uint8(sample["input"])[0], from_uint8(sample["truth"])[0]]
+    clip = np.concatenate(frames)[1:]  # step t reads frame t and predicts t + 1: the frames of steps 2 .. T
+    rgb = radar_rgb(unit_to_dbz(clip[:, 0], HKO7["scale"], HKO7["offset"]))
+    maps = {int(k): from_uint8(v) for k, v in gates["layers"].items()}
+    study.report_dir.mkdir(parents=True, exist_ok=True)
+    draw_gate_maps(study.report_dir / "gates-storm.png", rgb, maps, gates["sources"])
+    return [f"## Transfer gates over time on the storm (test sequence {r.get('sample_sequence', 0)}, TMU from all "
+            "four sources, seed 0)", "", "Per TMU layer and source, the gate a_t^m averaged over channels on the "
+            "state grid (0: shut, 1: open), under the frame each step predicts from.", "",
+            "![gate maps](gates-storm.png)", ""]
+
+
 def extrapolation(inputs, horizon: int):
     """pysteps' extrapolation of one sequence's inputs (T, C, H, W), or None without pysteps."""
     import torch
@@ -250,5 +274,5 @@ def claims(study, results: dict) -> list[str]:
 
 def write_report(study, results: dict, parts: list[str]) -> list[str]:
     base = baselines(study)
-    return parts + table4(study, results, base) + table5(study, results) + csi_curves(study, results, base) + \
-        storm_strip(study, results) + claims(study, results)
+    return parts + table4(study, results, base) + table5(study, results) + gate_maps(study, results) + \
+        csi_curves(study, results, base) + storm_strip(study, results) + claims(study, results)
