@@ -28,10 +28,12 @@ def tables(study) -> dict[str, list[str]]:
 def by_run(study, results: dict, groups: list[str] | None = None) -> dict[str, list[dict]]:
     """run name (without -s<seed>) -> its results over seeds, in the study's order; runs without one map to []."""
     out: dict[str, list[dict]] = {}
+    seen = set()  # a run listed by two groups (the schedule's scratch is Table 1's) counts once
     for run in study.runs:
         if groups is None or run.group in groups:
             got = out.setdefault(run.run_name, [])
-            if run.name in results or run.result_path.stem in results:
+            if (run.name in results or run.result_path.stem in results) and run.name not in seen:
+                seen.add(run.name)
                 got.append(results.get(run.name) or results[run.result_path.stem])
     return out
 

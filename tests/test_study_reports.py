@@ -76,3 +76,24 @@ def test_table3_and_table6_with_sharpness_and_the_best_of_samples(run, tmp_path)
     assert "ConvLSTM: \"the TMU network provides the sharpest results\" (sharpness of the TMU from both against finetuning from KTH): **holds** here: 0.1100" in claims
     assert "the deterministic 2-digit source helps KTH more than the Human3.6M-like one (paper SSIM 0.808 against 0.774): **does not hold** here: 0.810 (1 seeds) against 0.820" in claims
     assert "MIM: finetuning from KTH beats scratch (paper 420.1 against 430.5): not yet measured" in claims
+
+
+def test_fig7_plots_each_method_against_the_training_set_size(run, tmp_path, monkeypatch):
+    """Fig. 7 from the fraction runs plus Table 1's 100 % run; a method needs two sizes to be drawn."""
+    report = _load("flying_digits_report", ROOT / "experiments/flying_digits/report.py")
+    study = run.load_study(ROOT / "experiments/flying_digits/study.yaml")
+    study.spec["report"] = str(tmp_path)
+    drawn = {}
+    import matplotlib.axes
+
+    real = matplotlib.axes.Axes.errorbar
+    monkeypatch.setattr(matplotlib.axes.Axes, "errorbar", lambda self, x, y, **kw: drawn.setdefault(
+        kw["label"], (list(x), list(y), kw["yerr"])) and real(self, x, y, **kw))
+    results = {"scratch-s0": _result(26.0), "scratch-f0.25-s0": _result(40.0), "scratch-f0.25-s1": _result(42.0),
+               "scratch-f2-s0": _result(24.0), "finetune-2-f0.25-s0": _result(35.0)}
+    lines = report.fig7(study, results)
+    assert lines and (tmp_path / "fig7.png").stat().st_size > 1000
+    x, y, err = drawn["scratch (seeds 2/1/1)"]
+    assert x == [1000, 4000, 8000] and y == [41.0, 26.0, 24.0] and err[0][0] == 1.0 and err[1][0] == 1.0
+    assert not any(k.startswith("finetune") for k in drawn)  # one size only: not a curve
+    assert report.fig7(study, {"scratch-s0": _result(26.0)}) == []

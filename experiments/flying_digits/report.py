@@ -1,6 +1,7 @@
 """The flying-digits study's own parts of docs/results-flying-digits/tables.md (called by experiments/run.py after the
-generic tables): Table 1 beside the paper's, the convergence check of the scratch curves, the transfer-gate averages
-and a prediction strip, all from the result files alone."""
+generic tables): Table 1 beside the paper's, one line per paper claim, Fig. 7 (test MSE against the target's
+training-set size), the convergence check, the transfer-gate averages and a prediction strip, all from the result
+files alone."""
 from __future__ import annotations
 
 import statistics
@@ -17,6 +18,8 @@ PAPER = {
     "mt-both": (94.7, 0.777),
 }
 TABLE = "Table 1 at the converged scale"
+FIG7 = {"scratch": "scratch", "finetune-2": "finetune from 2 digits", "mt-both-released": "TMU (released cell) from both"}
+FRACTIONS = (0.25, 0.5, 1.0, 2.0)  # of the 4,000 target sequences; 1.0 is Table 1's run
 STRIP = ("scratch", "scratch-gn", "finetune-2", "mt-both", "mt-both-released")
 
 
@@ -41,7 +44,82 @@ def paper_table(study, results: dict) -> list[str]:
             "compare the changes against scratch, not the absolute values.", "", *lines, ""]
 
 
+def _mse(rows: dict, name: str):
+    values = [r["test"]["mse"] for r in rows.get(name, [])]
+    return (statistics.mean(values), len(values)) if values else None
+
+
+def claims(study, results: dict) -> list[str]:
+    """One line per paper claim on flying digits: holds or does not, with the numbers (mean over seeds)."""
+    rows = by_run(study, results)
+    checks = [
+        ("memory transfer from both beats finetuning from 2 digits (paper 94.7 against 110.0)", "mt-both", "finetune-2"),
+        ("the same with the authors' released cell", "mt-both-released", "finetune-2"),
+        ("memory transfer from both beats scratch (paper 94.7 against 120.5)", "mt-both", "scratch"),
+        ("memory transfer from 1 digit beats scratch (paper 96.1 against 120.5)", "mt-1", "scratch"),
+        ("memory transfer from 2 digits beats scratch (paper 97.3 against 120.5)", "mt-2", "scratch"),
+        ("finetuning from 2 digits beats scratch (paper 110.0 against 120.5)", "finetune-2", "scratch"),
+        ("\"it is the memory transfer mechanism that improves the final results, instead of the engineering on the "
+         "network architecture\": the released TMU beats the same network at beta 0", "mt-both-released",
+         "mt-both-released-beta0"),
+        ("the released cell's gain is not its LayerNorm: the released TMU beats ConvLSTM + gate norm",
+         "mt-both-released", "scratch-gn"),
+        ("with twice the target data, memory transfer still beats finetuning (paper Fig. 7)", "mt-both-released-f2",
+         "finetune-2-f2"),
+    ]
+    out = []
+    for text, winner, loser in checks:
+        w, v = _mse(rows, winner), _mse(rows, loser)
+        if w is None or v is None:
+            out.append(f"- {text}: not yet measured")
+            continue
+        out.append(f"- {text}: **{'holds' if w[0] < v[0] else 'does not hold'}** here: {winner} {w[0]:.2f} "
+                   f"({w[1]} seeds) against {loser} {v[0]:.2f} ({v[1]} seeds)")
+    return ["## The paper's claims, here (test MSE/frame, mean over seeds)", "", *out, ""]
+
+
+def fig7(study, results: dict) -> list[str]:
+    """Test MSE against the target's training-set size (its 100 % point is Table 1's run): the seeds' mean, and
+    their range as error bars."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = by_run(study, results)
+    fig, ax = plt.subplots(figsize=(5, 3.4), dpi=120)
+    drawn = []
+    for name, label in FIG7.items():
+        points = []
+        for f in FRACTIONS:
+            done = [r["test"]["mse"] for r in rows.get(name if f == 1.0 else f"{name}-f{f:g}", [])]
+            if done:
+                points.append((4000 * f, statistics.mean(done), min(done), max(done), len(done)))
+        if len(points) > 1:
+            x, mean, low, high, n = zip(*points)
+            ax.errorbar(x, mean, yerr=[[m - lo for m, lo in zip(mean, low)], [h - m for m, h in zip(mean, high)]],
+                        marker="o", ms=3, capsize=2, lw=1.1, label=f"{label} (seeds {'/'.join(map(str, n))})")
+            drawn.append(label)
+    if not drawn:
+        plt.close(fig)
+        return []
+    ax.set_xscale("log", base=2)
+    ax.set_xticks([1000, 2000, 4000, 8000], ["1,000", "2,000", "4,000", "8,000"])
+    ax.set_xlabel("target training sequences")
+    ax.set_ylabel("test MSE / frame")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=6)
+    fig.tight_layout()
+    study.report_dir.mkdir(parents=True, exist_ok=True)
+    fig.savefig(study.report_dir / "fig7.png")
+    plt.close(fig)
+    return ["## Fig. 7: test MSE against the target's training-set size (paper Fig. 7)", "",
+            "Each point the mean over its seeds (the legend gives them per point), the bars their range; 4,000 "
+            "sequences is Table 1's run.", "", "![Fig. 7](fig7.png)", ""]
+
+
 def write_report(study, results: dict, parts: list[str]) -> list[str]:
-    return parts + paper_table(study, results) + convergence(study, results) + gate_table(results) + \
+    return parts + paper_table(study, results) + claims(study, results) + fig7(study, results) + \
+        convergence(study, results) + gate_table(results) + \
         prediction_strip(study, results, STRIP, "predictions-converged.png",
                          "Predictions (test sequence 0, seed 0; test MSE/frame of the run in brackets)", TABLE)
