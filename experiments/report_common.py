@@ -192,3 +192,25 @@ def prediction_strip(study, results: dict, names, file: str, heading: str, table
         labels.append(f"{run_label(study, name, groups)[:34]} ({r['test']['mse']:.1f})")
     write_strip(study.report_dir / file, rows, row_labels=labels, scale=2)
     return [f"## {heading}", "", f"![predictions]({file})", ""]
+
+
+def seeds(n: int) -> str:
+    return f"{n} seed" if n == 1 else f"{n} seeds"
+
+
+def within_spread(a: list[float], b: list[float]) -> bool:
+    """Two rows with 2+ seeds each whose means differ by less than the larger of their standard deviations."""
+    return (len(a) > 1 and len(b) > 1
+            and abs(statistics.mean(a) - statistics.mean(b)) < max(statistics.stdev(a), statistics.stdev(b)))
+
+
+def verdict(win: list[float], lose: list[float], *, lower: bool = True, digits: int = 2,
+            names: tuple[str, str] = ("", "")) -> str:
+    """'**holds** here: <win> (n seeds) against <lose> (m seeds)' on the seeds' means (lower or higher is better),
+    flagged when the gap is within the seeds' spread."""
+    w, v = statistics.mean(win), statistics.mean(lose)
+    holds = w < v if lower else w > v
+    flag = "; within the seeds' spread" if within_spread(win, lose) else ""
+    a, b = (f"{n} " if n else "" for n in names)
+    return (f"**{'holds' if holds else 'does not hold'}** here: {a}{w:.{digits}f} ({seeds(len(win))}) against "
+            f"{b}{v:.{digits}f} ({seeds(len(lose))}){flag}")

@@ -123,7 +123,7 @@ def test_a_study_trains_each_config_once_and_its_report_needs_only_the_result_fi
     assert "Table 1 beside the paper's" in report and "| 110.0 | -8.7 % |" in report  # flying-digits parts
     assert "tiny-1: " in report  # gate averages
     assert "- memory transfer from both beats finetuning from 2 digits (paper 94.7 against 110.0): **" in report
-    assert "(1 seeds) against finetune-2" in report and "from 1 digit beats scratch (paper 96.1 against 120.5): not yet measured" in report
+    assert "(1 seed) against finetune-2" in report and "from 1 digit beats scratch (paper 96.1 against 120.5): not yet measured" in report
     for picture in ("curves-plain.png", "curves-beta.png", "predictions-converged.png"):
         assert (tmp_path / "report" / picture).stat().st_size > 0, picture
 

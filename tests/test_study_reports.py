@@ -45,7 +45,7 @@ def test_table2_puts_both_backbones_beside_the_paper(run, tmp_path):
     assert "| TMU (paper cell) from 1 & 2 digits | 39.00 | 0.500 | 1 | -4.9 % | 84.9 / 0.828 | 27.00 | 0.700 | 1 | -10.0 % | 75.3 / 0.838 |" in table
     assert "| finetune from 1 digit | not run | not run | 0 |" in table
     claims = "\n".join(report.claims(study, results))
-    assert "PredRNN: memory transfer from both beats finetuning from 2 digits (paper 84.9 against 89.4): **does not hold** here: 39.00 (1 seeds) against 38.00 (1 seeds)" in claims
+    assert "PredRNN: memory transfer from both beats finetuning from 2 digits (paper 84.9 against 89.4): **does not hold** here: 39.00 (1 seed) against 38.00 (1 seed)" in claims
     assert "PredRNN: memory transfer from both beats scratch (paper 84.9 against 93.4): **holds**" in claims
     assert "PredRNN: the gain is the transfer's, not the cell's: the released TMU beats the same network at beta 0 (not in the paper): **does not hold**" in claims
     assert "MIM: memory transfer from both beats finetuning from 2 digits (paper 75.3 against 83.2): not yet measured" in claims
@@ -71,10 +71,10 @@ def test_table3_and_table6_with_sharpness_and_the_best_of_samples(run, tmp_path)
     t6 = "\n".join(report.table6(study, results))
     assert "| TMU from 2-digit Moving MNIST | 0.810 | 9.5 |  | 1 | 0.808 |" in t6
     claims = "\n".join(report.claims(study, results))
-    assert "ConvLSTM: memory transfer from both beats finetuning from KTH (paper MSE 442.5 against 472): **holds** here: 28.0 (1 seeds) against 29.0 (1 seeds)" in claims
+    assert "ConvLSTM: memory transfer from both beats finetuning from KTH (paper MSE 442.5 against 472): **holds** here: 28.0 (1 seed) against 29.0 (1 seed)" in claims
     assert "ConvLSTM: the gain is the transfer's: the TMU beats the same network at beta 0 (not in the paper): **does not hold**" in claims
     assert "ConvLSTM: \"the TMU network provides the sharpest results\" (sharpness of the TMU from both against finetuning from KTH): **holds** here: 0.1100" in claims
-    assert "the deterministic 2-digit source helps KTH more than the Human3.6M-like one (paper SSIM 0.808 against 0.774): **does not hold** here: 0.810 (1 seeds) against 0.820" in claims
+    assert "the deterministic 2-digit source helps KTH more than the Human3.6M-like one (paper SSIM 0.808 against 0.774): **does not hold** here: 0.810 (1 seed) against 0.820" in claims
     assert "MIM: finetuning from KTH beats scratch (paper 420.1 against 430.5): not yet measured" in claims
 
 
@@ -97,3 +97,14 @@ def test_fig7_plots_each_method_against_the_training_set_size(run, tmp_path, mon
     assert x == [1000, 4000, 8000] and y == [41.0, 26.0, 24.0] and err[0][0] == 1.0 and err[1][0] == 1.0
     assert not any(k.startswith("finetune") for k in drawn)  # one size only: not a curve
     assert report.fig7(study, {"scratch-s0": _result(26.0)}) == []
+
+
+def test_a_verdict_says_when_the_gap_is_within_the_seeds_spread(run):
+    from report_common import verdict
+
+    # means 25.5 vs 26.25, stds 0.71 / 1.06: a gap of 0.75 is within the spread
+    assert verdict([25.0, 26.0], [25.5, 27.0]) == ("**holds** here: 25.50 (2 seeds) against 26.25 (2 seeds); within "
+                                                   "the seeds' spread")
+    assert verdict([20.0, 20.5], [30.0, 30.5]) == "**holds** here: 20.25 (2 seeds) against 30.25 (2 seeds)"
+    assert verdict([0.8], [0.7], lower=False, digits=1, names=("a", "b")) == "**holds** here: a 0.8 (1 seed) against b 0.7 (1 seed)"
+    assert verdict([3.0], [2.0]).startswith("**does not hold**")  # one seed a side: never flagged

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import statistics
 
-from report_common import by_run, convergence, gate_table, mean_std, prediction_strip, run_label, tables
+from report_common import by_run, convergence, gate_table, mean_std, prediction_strip, run_label, tables, verdict
 
 BACKBONES = ("predrnn", "mim")
 # Paper Table 2 (64x64 frames, 80,000 iterations): row -> {backbone: (MSE/frame, SSIM)}
@@ -79,8 +79,7 @@ def claims(study, results: dict) -> list[str]:
     rows = by_run(study, results)
 
     def mse(name):
-        vals = [r["test"]["mse"] for r in rows.get(name, [])]
-        return (statistics.mean(vals), len(vals)) if vals else None
+        return [r["test"]["mse"] for r in rows.get(name, [])]
 
     out = []
     for b, name in (("predrnn", "PredRNN"), ("mim", "MIM")):
@@ -93,11 +92,7 @@ def claims(study, results: dict) -> list[str]:
                    "beta 0 (not in the paper)", "mt-both-released", "mt-both-released-beta0")]
         for text, winner, loser in checks:
             w, loss = mse(f"{winner}-{b}"), mse(f"{loser}-{b}")
-            if w is None or loss is None:
-                out.append(f"- {text}: not yet measured")
-                continue
-            out.append(f"- {text}: **{'holds' if w[0] < loss[0] else 'does not hold'}** here: {w[0]:.2f} "
-                       f"({w[1]} seeds) against {loss[0]:.2f} ({loss[1]} seeds)")
+            out.append(f"- {text}: " + (verdict(w, loss) if w and loss else "not yet measured"))
     return ["## The paper's claims, here (MSE/frame)", "", *out, ""]
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import statistics
 
-from report_common import by_run, convergence, gate_table, mean_std, prediction_strip, run_label, tables
+from report_common import by_run, convergence, gate_table, mean_std, prediction_strip, run_label, tables, verdict
 
 # Paper Table 1 (ConvLSTM rows; 64x64 frames, 80,000 iterations): run name -> (MSE/frame, SSIM)
 PAPER = {
@@ -44,11 +44,6 @@ def paper_table(study, results: dict) -> list[str]:
             "compare the changes against scratch, not the absolute values.", "", *lines, ""]
 
 
-def _mse(rows: dict, name: str):
-    values = [r["test"]["mse"] for r in rows.get(name, [])]
-    return (statistics.mean(values), len(values)) if values else None
-
-
 def claims(study, results: dict) -> list[str]:
     """One line per paper claim on flying digits: holds or does not, with the numbers (mean over seeds)."""
     rows = by_run(study, results)
@@ -69,12 +64,8 @@ def claims(study, results: dict) -> list[str]:
     ]
     out = []
     for text, winner, loser in checks:
-        w, v = _mse(rows, winner), _mse(rows, loser)
-        if w is None or v is None:
-            out.append(f"- {text}: not yet measured")
-            continue
-        out.append(f"- {text}: **{'holds' if w[0] < v[0] else 'does not hold'}** here: {winner} {w[0]:.2f} "
-                   f"({w[1]} seeds) against {loser} {v[0]:.2f} ({v[1]} seeds)")
+        w, v = ([r["test"]["mse"] for r in rows.get(name, [])] for name in (winner, loser))
+        out.append(f"- {text}: " + (verdict(w, v, names=(winner, loser)) if w and v else "not yet measured"))
     return ["## The paper's claims, here (test MSE/frame, mean over seeds)", "", *out, ""]
 
 

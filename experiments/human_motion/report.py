@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import statistics
 
-from report_common import by_run, convergence, gate_table, mean_std, prediction_strip, run_label
+from report_common import by_run, convergence, gate_table, mean_std, prediction_strip, run_label, verdict
 
 # Paper Table 3 (Human3.6M, 128x128, 80,000 iterations; SAVP: the best of 100 samples by SSIM): row -> column ->
 # (MSE/frame, SSIM)
@@ -87,17 +87,9 @@ def table6(study, results: dict) -> list[str]:
 def claims(study, results: dict) -> list[str]:
     rows = by_run(study, results)
 
-    def stat(name, key="mse"):
-        vals = [r["test"][key] for r in rows.get(name, []) if key in r["test"]]
-        return (statistics.mean(vals), len(vals)) if vals else None
-
     def line(text, better, worse, key="mse", lower=True, digits=1):
-        b, w = stat(better, key), stat(worse, key)
-        if b is None or w is None:
-            return f"- {text}: not yet measured"
-        holds = b[0] < w[0] if lower else b[0] > w[0]
-        return (f"- {text}: **{'holds' if holds else 'does not hold'}** here: {b[0]:.{digits}f} ({b[1]} seeds) "
-                f"against {w[0]:.{digits}f} ({w[1]} seeds)")
+        b, w = ([r["test"][key] for r in rows.get(name, []) if key in r["test"]] for name in (better, worse))
+        return f"- {text}: " + (verdict(b, w, lower=lower, digits=digits) if b and w else "not yet measured")
 
     out = []
     for column, (title, s) in COLUMNS.items():
