@@ -443,7 +443,8 @@ def prediction_sample(checkpoint: Path, index: int = 0) -> dict:
         raise StudyError(f"sample_sequence {index} is past the {len(data)} test sequences; pick a smaller one")
     clip = torch.from_numpy(data.frames[index : index + 1, : data.t_in + data.t_out])
     with torch.no_grad():
-        pred = net.predict(clip[:, : data.t_in], horizon=data.t_out).float().clamp(0, 1)
+        noise = {"generator": torch.Generator().manual_seed(0)} if getattr(net, "stochastic", False) else {}
+        pred = net.predict(clip[:, : data.t_in], horizon=data.t_out, **noise).float().clamp(0, 1)  # savp: seed 0
     return {"input": _as_uint8(clip[:, : data.t_in]), "truth": _as_uint8(clip[:, data.t_in :]), "prediction": _as_uint8(pred)}
 
 
