@@ -124,7 +124,7 @@ def _resolved(base: str, overrides: list[str]) -> dict:
     return config
 
 
-REAL_SIZES = ("data.train_size=null", "data.valid_size=null", "data.test_size=null")  # every window the reader finds
+REAL_SIZES = {"data.train_size": None, "data.valid_size": None, "data.test_size": None}  # every window the reader finds
 
 
 def real_data(spec: dict, path: Path, roots: dict[str, str]) -> None:
@@ -151,8 +151,7 @@ def real_data(spec: dict, path: Path, roots: dict[str, str]) -> None:
     for name, recipe in spec["sources"].items():
         if recipe["dataset"] in roots:
             root = spec["real_roots"][recipe["dataset"]]
-            sets = {**recipe.get("set", {}), "data.options.root": root}
-            sets.update({item.split("=", 1)[0]: None for item in REAL_SIZES})
+            sets = {**recipe.get("set", {}), "data.options.root": root, **REAL_SIZES}
             recipe = {**recipe, "dataset": readers[recipe["dataset"]], "set": sets}
             renamed[name] = f"{name}-real"
         sources[renamed.get(name, name)] = recipe
@@ -165,7 +164,7 @@ def _swap_to_real(config: dict, spec: dict) -> list[str]:
     name = config["data"]["name"]
     if name in spec.get("real_roots", {}):
         out += [f"data.name={json.dumps(spec['real'][name])}",
-                f"data.options.root={json.dumps(spec['real_roots'][name])}", *REAL_SIZES]
+                f"data.options.root={json.dumps(spec['real_roots'][name])}", *_sets(REAL_SIZES)]
     renamed = spec.get("real_sources", {})
     if any(s in renamed for s in config["sources"]):
         out.append(f"sources={json.dumps([renamed.get(s, s) for s in config['sources']])}")
@@ -191,7 +190,7 @@ def load_study(path: str | Path, real: dict[str, str] | None = None) -> Study:
     if real:
         real_data(spec, path, real)
     runs, first_with_key = [], {}
-    results = path.parent / ("results-real" if real else "results")
+    results = Study(path, spec, runs).results
     for group, g in spec["groups"].items():
         bad = set(g) - GROUP_KEYS
         if bad or "runs" not in g or "seeds" not in g:
@@ -307,14 +306,14 @@ def check_zoo_source(study: Study, name: str) -> None:
     """A source already in the zoo must be the one the study's recipe describes: same dataset, data options and
     network (keys both know), or the study would silently transfer from another model."""
     card = json.loads((study.zoo / name / "card.json").read_text()).get("config", {})
-    want = source_config(study, name)
+    want = json.loads(json.dumps(source_config(study, name)))  # tuples as the card's lists
     pairs = [("data.name", card.get("data", {}).get("name"), want["data"]["name"])]
     have_options = card.get("data", {}).get("options", {})
     pairs += [(f"data.options.{k}", have_options.get(k), v) for k, v in want["data"]["options"].items()]
     have_model = card.get("model", {})
     pairs += [(f"model.{k}", have_model[k], v) for k, v in want["model"].items() if k in have_model]
     for key, have, wanted in pairs:
-        if have != wanted and not (isinstance(have, list) and isinstance(wanted, (list, tuple)) and list(have) == list(wanted)):
+        if have != wanted:
             raise StudyError(f"{shown(study.zoo / name)} was trained with {key}={have!r}, but the study's recipe for "
                              f"'{name}' gives {wanted!r}: delete {shown(study.zoo / name)} to pretrain it again, or "
                              "give the recipe another name")
@@ -429,16 +428,11 @@ def from_uint8(item: dict):
     return np.frombuffer(base64.b64decode(item["uint8"]), dtype=np.uint8).reshape(item["shape"]).astype(np.float32) / 255
 
 
-def prediction_sample(checkpoint: Path, index: int = 0) -> dict:
+def prediction_sample(net, data, index: int = 0) -> dict:
     """Test sequence `index` (the study's `sample_sequence`, e.g. a stormy one): inputs, truth and the model's
     prediction, as uint8 (a few kB)."""
     import torch
 
-    from transmem.evaluation.evaluate import dataset_for_model
-    from transmem.training.predictor import load_predictor
-
-    net, meta = load_predictor(checkpoint)
-    data = dataset_for_model(meta, "test")  # the whole split: a smaller one is a prefix only of generated data
     if index >= len(data):
         raise StudyError(f"sample_sequence {index} is past the {len(data)} test sequences; pick a smaller one")
     clip = torch.from_numpy(data.frames[index : index + 1, : data.t_in + data.t_out])
@@ -448,52 +442,50 @@ def prediction_sample(checkpoint: Path, index: int = 0) -> dict:
     return {"input": _as_uint8(clip[:, : data.t_in]), "truth": _as_uint8(clip[:, data.t_in :]), "prediction": _as_uint8(pred)}
 
 
-def gate_averages(checkpoint: Path) -> dict | None:
-    """Transfer-gate averages over the test set (None for a network without gates)."""
-    from transmem.evaluation.evaluate import dataset_for_model
-    from transmem.evaluation.gates import gate_summary
+def gate_names(net, meta: dict) -> list[str] | None:
+    """The sources a TMU network's gates belong to; None for a network without gates."""
     from transmem.models.network import PredictiveNet
-    from transmem.training.predictor import load_predictor
 
-    net, meta = load_predictor(checkpoint)
     if not isinstance(net, PredictiveNet) or net.config.n_sources == 0:
         return None
-    names = meta.get("sources") or [f"source{m}" for m in range(net.config.n_sources)]
-    return gate_summary(net, dataset_for_model(meta, "test"), names)
+    return meta.get("sources") or [f"source{m}" for m in range(net.config.n_sources)]
 
 
-def sampled_test(checkpoint: Path, samples: int) -> dict | None:
-    """A stochastic run's test scores over `samples` futures per sequence (seed 0): {"samples", "best", "mean"}
-    (evaluation/samples.py); None for a deterministic one."""
-    from transmem.evaluation.evaluate import dataset_for_model
+def sample_gate_maps(net, data, names: list[str], index: int = 0) -> dict:
+    """The transfer-gate maps over time of test sequence `index` (the prediction sample's), as uint8: per TMU layer
+    (steps, sources, h, w), channel-averaged. Kept in the result, so that gate maps over time can be drawn when the
+    run folder is gone."""
+    from transmem.data.base import SequenceData
+    from transmem.evaluation.gates import gate_statistics
+
+    one = SequenceData(data.name, data.split, data.frames[index : index + 1], data.t_in, data.t_out, data.info)
+    _, maps = gate_statistics(net, one, batch_size=1)
+    return {"sources": names, "layers": {str(k): _as_uint8(v) for k, v in sorted(maps.items())}}
+
+
+def sampled_test(net, data, samples: int) -> dict:
+    """A stochastic run's test scores over `samples` futures per sequence (seed 0): {"samples", "seed", "best",
+    "mean"} (evaluation/samples.py)."""
     from transmem.evaluation.samples import evaluate_samples
-    from transmem.training.predictor import load_predictor
 
-    net, meta = load_predictor(checkpoint)
-    if not getattr(net, "stochastic", False):
-        return None
-    r = evaluate_samples(net, dataset_for_model(meta, "test"), samples=samples, seed=0)
+    r = evaluate_samples(net, data, samples=samples, seed=0)
     return {"samples": samples, "seed": 0, "best": r["best"], "mean": r["mean"]}
 
 
-def sample_gate_maps(checkpoint: Path, index: int = 0) -> dict | None:
-    """The transfer-gate maps over time of test sequence `index` (the prediction sample's), as uint8: per TMU layer
-    (steps, sources, h, w), channel-averaged; None for a network without gates. Kept in the result, so that gate
-    maps over time can be drawn when the run folder is gone."""
-    from transmem.data.base import SequenceData
+def checkpoint_parts(checkpoint: Path, sample_sequence: int, samples: int) -> dict:
+    """What a result keeps of its best checkpoint, from one load of it and of its test split: the transfer-gate
+    averages, the prediction sample and its gate maps, and a stochastic run's best of `samples`."""
     from transmem.evaluation.evaluate import dataset_for_model
-    from transmem.evaluation.gates import gate_statistics
-    from transmem.models.network import PredictiveNet
+    from transmem.evaluation.gates import gate_summary
     from transmem.training.predictor import load_predictor
 
     net, meta = load_predictor(checkpoint)
-    if not isinstance(net, PredictiveNet) or net.config.n_sources == 0:
-        return None
     data = dataset_for_model(meta, "test")
-    one = SequenceData(data.name, data.split, data.frames[index : index + 1], data.t_in, data.t_out, data.info)
-    _, maps = gate_statistics(net, one, batch_size=1)
-    names = meta.get("sources") or [f"source{m}" for m in range(net.config.n_sources)]
-    return {"sources": names, "layers": {str(k): _as_uint8(v) for k, v in sorted(maps.items())}}
+    names = gate_names(net, meta)
+    return {"gates": gate_summary(net, data, names) if names else None,
+            "sample": prediction_sample(net, data, sample_sequence),
+            "sample_gates": sample_gate_maps(net, data, names, sample_sequence) if names else None,
+            "test_samples": sampled_test(net, data, samples) if getattr(net, "stochastic", False) else None}
 
 
 def write_result(run: Run, threads: int, sample_sequence: int = 0, samples: int = DEFAULT_SAMPLES) -> dict:
@@ -513,11 +505,9 @@ def write_result(run: Run, threads: int, sample_sequence: int = 0, samples: int 
         "precision": r.get("precision"),  # what the run trained in (runs before precision.json: None)
         "valid_curve": _read_csv(run.folder / "valid.csv", ("step", "mse", "ssim")),
         "train_curve": _read_csv(run.folder / "log.csv", ("step", "loss", "frame", "distill", "lr")),
-        "gates": gate_averages(best) if best.is_file() else None,
-        "sample": prediction_sample(best, sample_sequence) if best.is_file() else None,
+        **(checkpoint_parts(best, sample_sequence, samples) if best.is_file()
+           else dict.fromkeys(("gates", "sample", "sample_gates", "test_samples"))),
         "sample_sequence": sample_sequence,
-        "sample_gates": sample_gate_maps(best, sample_sequence) if best.is_file() else None,
-        "test_samples": sampled_test(best, samples) if best.is_file() else None,
         "machine": machine(threads),
         "written": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
     }

@@ -1,16 +1,13 @@
 """experiments/run.py end to end on a tiny study: sources made, each config trained once, a compact result per run,
 nothing retrained on a fresh clone, and the report rebuilt from the result files alone."""
-import importlib.util
 import json
 import os
 import shutil
-import sys
-from pathlib import Path
 
 import pytest
 import yaml
+from experiment_modules import ROOT, runner
 
-ROOT = Path(__file__).resolve().parents[1]
 TINY_BASE = {
     "data": {"name": "mnist3", "train_size": 16, "valid_size": 8, "test_size": 8,
              "options": {"frame_size": 16, "seq_len": 6, "t_in": 3}},
@@ -20,13 +17,6 @@ TINY_BASE = {
 }
 
 
-def _runner():
-    sys.path.insert(0, str(ROOT / "experiments"))
-    spec = importlib.util.spec_from_file_location("run", ROOT / "experiments/run.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while the file executes
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture
@@ -60,7 +50,7 @@ def study(tmp_path):
 
 
 def test_a_study_trains_each_config_once_and_its_report_needs_only_the_result_files(study, tmp_path, capsys):
-    run = _runner()
+    run = runner()
     args = [str(study), "--jobs", "2"]
     assert run.main([*args, "--dry-run"]) == 0
     assert "6 distinct runs to train" in capsys.readouterr().out  # mt-b0.01-s0 is mt-both-s0
@@ -90,6 +80,8 @@ def test_a_study_trains_each_config_once_and_its_report_needs_only_the_result_fi
     assert mt["valid_curve"]["step"] == [2.0, 4.0] and len(mt["train_curve"]["lr"]) == 4
     assert mt["elapsed_s"] > 0 and mt["train_s_per_batch"] > 0 and mt["machine"]["threads"] == 1
     assert mt["sample"]["prediction"]["shape"] == [1, 3, 1, 16, 16]
+    with pytest.raises(run.StudyError, match="sample_sequence 8 is past the 8 test sequences"):
+        run.checkpoint_parts(runs / "mt-both-s0" / "best.safetensors", 8, 1)
     assert mt["sample_gates"]["sources"] == ["tiny-1", "tiny-2"]  # gate maps of the sample: 5 steps, 2 sources, 8x8
     assert {k: v["shape"] for k, v in mt["sample_gates"]["layers"].items()} == {"0": [5, 2, 8, 8]}  # layer 0 a TMU
     assert json.loads((results / "mt-b1-s0.json").read_text())["config"]["beta"] == 1.0
@@ -137,7 +129,7 @@ def test_a_study_trains_each_config_once_and_its_report_needs_only_the_result_fi
 
 
 def test_a_bad_study_file_fails_before_anything_is_trained(tmp_path):
-    run = _runner()
+    run = runner()
     (tmp_path / "base.yaml").write_text(yaml.safe_dump(TINY_BASE))
     spec = {"base": str(tmp_path / "base.yaml"), "workdir": str(tmp_path / "runs"), "report": str(tmp_path / "r"),
             "groups": {"g": {"seeds": [0], "runs": {"x": {"method": "scratch", "lr_schedule": "linear"}}}}}
@@ -155,7 +147,7 @@ def test_a_bad_study_file_fails_before_anything_is_trained(tmp_path):
 @pytest.mark.parametrize("study", sorted(p.parent.name for p in (ROOT / "experiments").glob("*/study.yaml")))
 def test_the_shipped_studies_resolve(study, capsys):
     """Every run of the repository's studies resolves to a valid config; the plan lists them."""
-    run = _runner()
+    run = runner()
     assert run.main([str(ROOT / "experiments" / study / "study.yaml"), "--dry-run"]) == 0
     assert "distinct runs to train" in capsys.readouterr().out
 
@@ -165,7 +157,7 @@ def test_commit_records_just_the_result_files_in_git(tmp_path, monkeypatch):
     were; a path git cannot add is reported, never fatal."""
     import subprocess
 
-    run = _runner()
+    run = runner()
     repo = tmp_path / "repo"
     repo.mkdir()
     git = lambda *a: subprocess.run(["git", *a], cwd=repo, capture_output=True, text=True, check=True).stdout  # noqa: E731
@@ -196,7 +188,7 @@ def test_the_cpu_is_named_in_results():
 
 def test_the_cost_estimate_counts_sources_and_backbones():
     """A run's cost in plain ConvLSTM steps: 0.65 of a step per source it runs, its backbone's step-time ratio."""
-    run = _runner()
+    run = runner()
     config = {"iterations": 100, "method": "memory-transfer", "sources": ["a", "b"], "model": {"backbone": "mim"}}
     assert run.relative_cost(config) == pytest.approx(100 * 2.3 * 2.9)
     assert run.relative_cost({**config, "beta": 0.0}) == pytest.approx(100 * 2.9)  # beta 0 never runs its sources
@@ -206,7 +198,7 @@ def test_the_cost_estimate_counts_sources_and_backbones():
 def test_real_files_take_the_stand_ins_place_and_results_go_aside(tmp_path, capsys):
     """--real STAND-IN=DIR: runs and sources on the stand-in read DIR with the study's reader for it; results, report,
     run folders and zoo move to -real places; a stand-in the study does not map, or a missing folder, is refused."""
-    run = _runner()
+    run = runner()
     folders = {name: tmp_path / name for name in ("h36m", "kth", "weizmann")}
     for f in folders.values():
         f.mkdir()
@@ -249,7 +241,7 @@ def test_real_files_take_the_stand_ins_place_and_results_go_aside(tmp_path, caps
 
 def test_a_stochastic_run_is_also_scored_on_the_best_of_its_samples(tmp_path):
     """A savp run's result keeps the best of `samples` futures per sequence beside its one-sample test row."""
-    run = _runner()
+    run = runner()
     base = {**TINY_BASE, "model": {**TINY_BASE["model"], "backbone": "savp"}, "iterations": 2}
     (tmp_path / "base.yaml").write_text(yaml.safe_dump(base))
     spec = {"base": str(tmp_path / "base.yaml"), "workdir": str(tmp_path / "runs"), "report": str(tmp_path / "r"),
@@ -271,7 +263,7 @@ def test_finetune_rows_start_from_a_network_of_their_own_shape(study):
     target's backbone, widths, filters, patch size and frame channels (the channels from one generated sequence)."""
     from transmem.data import load_dataset
 
-    run = _runner()
+    run = runner()
     s = run.load_study(ROOT / "experiments" / study / "study.yaml")
     keys = ("backbone", "hidden", "kernel_size", "patch_size", "latent_channels", "latent_hidden")
 

@@ -1,26 +1,12 @@
 """experiments/radar/report.py on hand-made result files: Table 4 with the baselines, Table 5, the claim lines and
 the CSI-at-lead-time figure."""
-import importlib.util
-import sys
-from pathlib import Path
-
 import pytest
-
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def _load(name: str, path: Path):
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module  # dataclasses look their module up while the file executes
-    spec.loader.exec_module(module)
-    return module
+from experiment_modules import ROOT, load, runner
 
 
 @pytest.fixture(scope="module")
 def modules():
-    sys.path.insert(0, str(ROOT / "experiments"))
-    return _load("run", ROOT / "experiments/run.py"), _load("radar_report", ROOT / "experiments/radar/report.py")
+    return runner(), load("radar_report", ROOT / "experiments/radar/report.py")
 
 
 def _test(mse, csi20, csi30=0.2, csi40=0.1):

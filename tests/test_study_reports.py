@@ -1,26 +1,12 @@
 """The backbones and human-motion studies' own report parts on hand-made result files: Table 2 with both backbones
 beside the paper's, Table 3 with sharpness and SAVP's best of N, Table 6, and the claim lines."""
-import importlib.util
-import sys
-from pathlib import Path
-
 import pytest
-
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def _load(name: str, path: Path):
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module  # dataclasses look their module up while the file executes
-    spec.loader.exec_module(module)
-    return module
+from experiment_modules import ROOT, load, runner
 
 
 @pytest.fixture(scope="module")
 def run():
-    sys.path.insert(0, str(ROOT / "experiments"))
-    return _load("run", ROOT / "experiments/run.py")
+    return runner()
 
 
 def _result(mse, ssim=0.5, sharp=None, samples=None):
@@ -32,7 +18,7 @@ def _result(mse, ssim=0.5, sharp=None, samples=None):
 
 
 def test_table2_puts_both_backbones_beside_the_paper(run, tmp_path):
-    report = _load("backbones_report", ROOT / "experiments/backbones/report.py")
+    report = load("backbones_report", ROOT / "experiments/backbones/report.py")
     study = run.load_study(ROOT / "experiments/backbones/study.yaml")
     study.spec["report"] = str(tmp_path)
     results = {"scratch-predrnn-s0": _result(40.0), "scratch-predrnn-s1": _result(42.0),
@@ -53,7 +39,7 @@ def test_table2_puts_both_backbones_beside_the_paper(run, tmp_path):
 
 
 def test_table3_and_table6_with_sharpness_and_the_best_of_samples(run, tmp_path):
-    report = _load("human_motion_report", ROOT / "experiments/human_motion/report.py")
+    report = load("human_motion_report", ROOT / "experiments/human_motion/report.py")
     study = run.load_study(ROOT / "experiments/human_motion/study.yaml")
     study.spec["report"] = str(tmp_path)
     sampled = lambda mse, ssim: {"samples": 100, "best": {"mse": mse, "ssim": ssim}, "mean": {}}  # noqa: E731
@@ -80,7 +66,7 @@ def test_table3_and_table6_with_sharpness_and_the_best_of_samples(run, tmp_path)
 
 def test_fig7_plots_each_method_against_the_training_set_size(run, tmp_path, monkeypatch):
     """Fig. 7 from the fraction runs plus Table 1's 100 % run; a method needs two sizes to be drawn."""
-    report = _load("flying_digits_report", ROOT / "experiments/flying_digits/report.py")
+    report = load("flying_digits_report", ROOT / "experiments/flying_digits/report.py")
     study = run.load_study(ROOT / "experiments/flying_digits/study.yaml")
     study.spec["report"] = str(tmp_path)
     drawn = {}
