@@ -81,7 +81,11 @@ def zoo(tmp_path_factory):
 def test_rank_sources_end_to_end(zoo, tmp_path, capsys):
     from transmem.training.config import load_config
 
-    like = load_config(None, TINY + ["data.name=mnist3"]).to_dict()
+    # The target's config keeps its own length and batch: --iterations (the short run's) and --batch-size (the
+    # evaluations') must not become the config's, or no result of the target's length would match.
+    target = [item for item in TINY if not item.startswith(("iterations=", "batch_size="))]
+    like = load_config(None, target + ["data.name=mnist3"]).to_dict()
+    assert like["iterations"] != 2 and like["batch_size"] != 3
     results = tmp_path / "results"
     results.mkdir()
     for name, mse in (("one", 30.0), ("two", 20.0)):
@@ -89,7 +93,8 @@ def test_rank_sources_end_to_end(zoo, tmp_path, capsys):
         (results / f"ft-{name}.json").write_text(json.dumps(doc))
     out = tmp_path / "rank"
     args = ["rank-sources", "--dataset", "mnist3", "--source", "one", "--source", "two", "--zoo", zoo,
-            "--iterations", "2", "--results", str(results), "--out", str(out), "--no-progress", *sets(TINY)]
+            "--iterations", "2", "--batch-size", "3", "--results", str(results), "--out", str(out), "--no-progress",
+            *sets(target)]
     assert main(args) == 0
     doc = json.loads((out / "ranking.json").read_text())
     rows = {r["name"]: r for r in doc["rows"]}

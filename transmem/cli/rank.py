@@ -21,11 +21,14 @@ def add_parser(sub) -> None:
     p.add_argument("--dataset", help=f"target dataset: {', '.join(DATASETS.names())}")
     p.add_argument("--source", action="append", required=True, help="zoo entry or checkpoint file (repeatable)")
     p.add_argument("--zoo", help="zoo folder (default: $TRANSMEM_ZOO or ./zoo)")
-    p.add_argument("--iterations", type=int, default=200,
+    # dest names apart from train's shortcuts (cli/train.py SHORTCUTS), which resolve_config would otherwise read as
+    # the target's own iterations and batch size: the short run's length must not change which results match.
+    p.add_argument("--iterations", dest="short_iterations", type=int, default=200,
                    help="length of the short memory-transfer run for the gate signal (default 200; 0 skips it)")
     p.add_argument("--results", action="append", default=[], metavar="PATH",
                    help="result JSON files or folders of them (a study's results/, run folders): measured finetuning")
-    p.add_argument("--batch-size", type=positive_int, default=16)
+    p.add_argument("--batch-size", dest="eval_batch_size", type=positive_int, default=16,
+                   help="batch for the zero-shot and gate evaluations (default 16; training keeps the config's)")
     p.add_argument("--out", default="runs/rank-sources", help="folder for ranking.json and the short run")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
@@ -48,17 +51,17 @@ def run(args: argparse.Namespace) -> int:
     config = resolve_config(args)
     files = result_files(args.results)
     out = Path(args.out)
-    rows, table, agree = rank_sources(config, sources=args.source, zoo=args.zoo, iterations=args.iterations,
-                                      results=files, folder=out, batch_size=args.batch_size,
+    rows, table, agree = rank_sources(config, sources=args.source, zoo=args.zoo, iterations=args.short_iterations,
+                                      results=files, folder=out, batch_size=args.eval_batch_size,
                                       progress=not args.no_progress)
     print(f"sources for {config.data.name} ({config.data.valid_size} validation sequences; gates after "
-          f"{args.iterations} memory-transfer iterations)")
+          f"{args.short_iterations} memory-transfer iterations)")
     print(table)
     for signal, a in agree.items():
         rho = "-" if a["rho"] is None else f"{a['rho']:+.2f}"
         print(f"agreement of {signal} with measured finetuning: Spearman rho {rho} over {a['n']} source(s)")
     out.mkdir(parents=True, exist_ok=True)
-    doc = {"target": config.data.name, "iterations": args.iterations, "rows": [r.to_dict() for r in rows],
+    doc = {"target": config.data.name, "iterations": args.short_iterations, "rows": [r.to_dict() for r in rows],
            "agreement": agree, "results": [str(p) for p in files]}
     text = json.dumps(doc, indent=2)
     atomic_write(out / "ranking.json", lambda tmp: Path(tmp).write_text(text))
