@@ -17,8 +17,6 @@ TINY_BASE = {
 }
 
 
-
-
 @pytest.fixture
 def study(tmp_path):
     (tmp_path / "base.yaml").write_text(yaml.safe_dump(TINY_BASE))

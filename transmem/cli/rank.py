@@ -9,9 +9,9 @@ from pathlib import Path
 
 from transmem.checkpoint import atomic_write
 from transmem.cli import UserError, positive_int
-from transmem.cli.train import resolve_config
 from transmem.evaluation.ranking import rank_sources
 from transmem.registry import DATASETS
+from transmem.training.config import load_config
 
 
 def add_parser(sub) -> None:
@@ -21,13 +21,11 @@ def add_parser(sub) -> None:
     p.add_argument("--dataset", help=f"target dataset: {', '.join(DATASETS.names())}")
     p.add_argument("--source", action="append", required=True, help="zoo entry or checkpoint file (repeatable)")
     p.add_argument("--zoo", help="zoo folder (default: $TRANSMEM_ZOO or ./zoo)")
-    # dest names apart from train's shortcuts (cli/train.py SHORTCUTS), which resolve_config would otherwise read as
-    # the target's own iterations and batch size: the short run's length must not change which results match.
-    p.add_argument("--iterations", dest="short_iterations", type=int, default=200,
+    p.add_argument("--iterations", type=int, default=200,
                    help="length of the short memory-transfer run for the gate signal (default 200; 0 skips it)")
     p.add_argument("--results", action="append", default=[], metavar="PATH",
                    help="result JSON files or folders of them (a study's results/, run folders): measured finetuning")
-    p.add_argument("--batch-size", dest="eval_batch_size", type=positive_int, default=16,
+    p.add_argument("--batch-size", type=positive_int, default=16,
                    help="batch for the zero-shot and gate evaluations (default 16; training keeps the config's)")
     p.add_argument("--out", default="runs/rank-sources", help="folder for ranking.json and the short run")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -47,21 +45,29 @@ def result_files(paths: list[str]) -> list[Path]:
     return files
 
 
+def target_config(args: argparse.Namespace):
+    """The target's config from --config, --dataset and --set only: this command's --iterations, --batch-size,
+    --source and --out describe the ranking, not the target, so they never reach the config that finetune results
+    are matched against (train's shortcut flags of the same names would rewrite it)."""
+    dataset = [f"data.name={json.dumps(args.dataset)}"] if args.dataset else []
+    return load_config(args.config, dataset + args.set)
+
+
 def run(args: argparse.Namespace) -> int:
-    config = resolve_config(args)
+    config = target_config(args)
     files = result_files(args.results)
     out = Path(args.out)
-    rows, table, agree = rank_sources(config, sources=args.source, zoo=args.zoo, iterations=args.short_iterations,
-                                      results=files, folder=out, batch_size=args.eval_batch_size,
+    rows, table, agree = rank_sources(config, sources=args.source, zoo=args.zoo, iterations=args.iterations,
+                                      results=files, folder=out, batch_size=args.batch_size,
                                       progress=not args.no_progress)
     print(f"sources for {config.data.name} ({config.data.valid_size} validation sequences; gates after "
-          f"{args.short_iterations} memory-transfer iterations)")
+          f"{args.iterations} memory-transfer iterations)")
     print(table)
     for signal, a in agree.items():
         rho = "-" if a["rho"] is None else f"{a['rho']:+.2f}"
         print(f"agreement of {signal} with measured finetuning: Spearman rho {rho} over {a['n']} source(s)")
     out.mkdir(parents=True, exist_ok=True)
-    doc = {"target": config.data.name, "iterations": args.short_iterations, "rows": [r.to_dict() for r in rows],
+    doc = {"target": config.data.name, "iterations": args.iterations, "rows": [r.to_dict() for r in rows],
            "agreement": agree, "results": [str(p) for p in files]}
     text = json.dumps(doc, indent=2)
     atomic_write(out / "ranking.json", lambda tmp: Path(tmp).write_text(text))
