@@ -16,8 +16,9 @@ def _test(mse, csi20, csi30=0.2, csi40=0.1):
             "csi_per_frame": [per(csi20), per(csi30), per(csi40)]}
 
 
-def _result(test, gates=None):
-    return {"test": test, "gates": gates, "valid_curve": {"step": [100, 200, 300, 400, 500], "mse": [9, 8, 7, 7, 7]}}
+def _result(test, gates=None, method="scratch"):
+    return {"test": test, "gates": gates, "config": {"method": method},
+            "valid_curve": {"step": [100, 200, 300, 400, 500], "mse": [9, 8, 7, 7, 7]}}
 
 
 def test_radar_report_tables_and_claims(modules, tmp_path):
@@ -44,7 +45,40 @@ def test_radar_report_tables_and_claims(modules, tmp_path):
     assert "TMU from MNIST & KTH beats scratch (paper CSI 0.348 -> 0.382): **does not hold**" in claims
     assert "above the unrelated ones (paper 0.60 / 0.61 against 0.43 / 0.39): **holds**" in claims
     assert "flat" in claims  # 7 -> 7 over the last fifth
+    assert "every radar gate above every unrelated one in 1 of 1 seed" in claims
     assert report.csi_curves(study, results, base) and (tmp_path / "csi-lead-time.png").stat().st_size > 1000
+
+
+def test_the_gates_claim_counts_the_seeds_that_agree(modules):
+    """The mean over seeds can rank the radar sources first while a seed does not: the line says how many agree."""
+    run, report = modules
+    study = run.load_study(ROOT / "experiments/radar/study.yaml")
+    agree = {"rd64-gz14": 0.60, "rd64-gz16": 0.58, "rd64-mnist2": 0.45, "rd64-kth": 0.44}
+    disagree = {"rd64-gz14": 0.50, "rd64-gz16": 0.51, "rd64-mnist2": 0.49, "rd64-kth": 0.52}
+    results = {f"mt-all-s{i}": _result(_test(39.0, 0.42), {"mean": g}) for i, g in enumerate((agree, disagree))}
+    claims = "\n".join(report.claims(study, results))
+    # means: radar 0.55 / 0.545, unrelated 0.47 / 0.48 -> holds on the mean, in 1 of the 2 seeds
+    assert ("**holds** here on the seeds' mean (lowest radar source 0.545, highest unrelated 0.480); every radar gate "
+            "above every unrelated one in 1 of 2 seeds") in claims
+
+
+def test_the_lead_time_figure_draws_every_row_and_the_baselines(modules, tmp_path, monkeypatch):
+    run, report = modules
+    study = run.load_study(ROOT / "experiments/radar/study.yaml")
+    study.spec["report"] = str(tmp_path)
+    import matplotlib.axes
+
+    drawn = []
+    real = matplotlib.axes.Axes.plot
+    monkeypatch.setattr(matplotlib.axes.Axes, "plot", lambda self, *a, **kw: drawn.append((kw["label"], kw["ls"] if
+                        "ls" in kw else None)) or real(self, *a, **kw))
+    results = {name: _result(_test(40.0, 0.4)) for name in ("scratch-s0", "finetune-gz14-s0", "mt-gz16-s0")}
+    for name, method in (("scratch-s0", "scratch"), ("finetune-gz14-s0", "finetune"), ("mt-gz16-s0", "memory-transfer")):
+        results[name]["config"] = {"method": method}
+    report.csi_curves(study, results, {"persistence": _test(60.0, 0.3)})
+    at20 = drawn[:len(drawn) // 2]  # two panels, the same lines in each
+    assert at20 == [("ConvLSTM from scratch", ":"), ("finetune from Guangzhou 2014", "--"),
+                    ("TMU from Guangzhou 2016", "-"), ("persistence (baseline)", None)]
 
 
 def test_the_storm_strip_keeps_one_sequence(modules, tmp_path, monkeypatch):

@@ -94,3 +94,14 @@ def test_a_verdict_says_when_the_gap_is_within_the_seeds_spread(run):
     assert verdict([20.0, 20.5], [30.0, 30.5]) == "**holds** here: 20.25 (2 seeds) against 30.25 (2 seeds)"
     assert verdict([0.8], [0.7], lower=False, digits=1, names=("a", "b")) == "**holds** here: a 0.8 (1 seed) against b 0.7 (1 seed)"
     assert verdict([3.0], [2.0]).startswith("**does not hold**")  # one seed a side: never flagged
+
+
+def test_flattening_compares_the_best_validation_so_far():
+    """A validation spike at 80 % of training is not progress: the best by 80 % (10.0) against the best at the end
+    (9.8) is 2 %, where the point at 80 % (12.0) would give 18 %."""
+    common = load("report_common", ROOT / "experiments/report_common.py")
+    curve = {"step": [100 * i for i in range(1, 11)], "mse": [20, 15, 13, 12, 11, 10.5, 10.0, 12.0, 9.9, 9.8]}
+    assert common.flattening(curve) == pytest.approx(0.02)
+    assert common.flattening({"step": [100, 200, 300], "mse": [3.0, 2.0, 2.5]}) == 0.0  # got worse: no progress
+    assert common.flattening({"step": [100, 200], "mse": [3.0, 2.0]}) is None
+
