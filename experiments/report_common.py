@@ -167,6 +167,33 @@ def convergence(study, results: dict) -> list[str]:
             *lines, ""]
 
 
+def source_ranking(study) -> list[str]:
+    """`transmem rank-sources` on the study's target: the two cheap signals as the committed <study>/ranking.json holds
+    them (the command's output, copied there), against the finetuning results committed now (mean over seeds, runs
+    of the study's base data, model and length), with each signal's agreement (Spearman's rho) recomputed."""
+    path = study.folder / "ranking.json"
+    if not path.is_file():
+        return []
+    from run import _resolved, shown
+
+    from transmem.evaluation.ranking import SourceRow, measured_finetune, ranking_table
+
+    saved = json.loads(path.read_text())
+    measured = measured_finetune([r.result_path for r in study.runs if r.result_path.is_file()],
+                                 like=_resolved(study.spec["base"], []))
+    rows = [SourceRow(r["name"], r["zero_shot_mse"], r.get("gate_mean"),
+                      measured[r["name"]].mse if r["name"] in measured else None,
+                      measured[r["name"]].seeds if r["name"] in measured else 0) for r in saved["rows"]]
+    table, agree = ranking_table(rows)
+    said = [f"{what} {'-' if a['rho'] is None else format(a['rho'], '+.2f')} (n = {a['n']})"
+            for what, a in (("zero-shot error", agree["zero_shot"]), ("gates", agree["gates"]))]
+    return ["## Which source to transfer from (`transmem rank-sources`)", "",
+            f"Target {saved['target']}: zero-shot MSE/frame on its validation clips, gate averages after "
+            f"{saved['iterations']} iterations of memory transfer from all the sources ({shown(path)}), and the test "
+            "MSE of this study's finetuning from each (rank, seeds).", "", table, "",
+            f"Spearman's rho of each signal's ranking against the measured finetuning: {'; '.join(said)}.", ""]
+
+
 def gate_table(results: dict) -> list[str]:
     """Transfer-gate averages on the test set of every run that has gates: per source, mean (layer 0 / 1 ...)."""
     rows = [(name, r["gates"]) for name, r in results.items() if r.get("gates")]

@@ -543,9 +543,10 @@ def _git_commit_now(paths: list[Path], message: str) -> None:
 
 # -- the command ------------------------------------------------------------------------------------------------
 def write_report(study: Study) -> Path:
-    """The generic tables (report_common.py), then the study's own report.py beside its study file, if any."""
+    """The generic tables (report_common.py), then the study's own report.py beside its study file, if any, then
+    the source ranking where the study keeps one."""
     sys.path.insert(0, str(Path(__file__).parent))
-    from report_common import write_tables
+    from report_common import source_ranking, write_tables
 
     results = {r.name: json.loads(r.result_path.read_text()) for r in study.runs if r.result_path.is_file()}
     parts = write_tables(study, results)
@@ -555,6 +556,7 @@ def write_report(study: Study) -> Path:
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
         parts = module.write_report(study, results, parts)
+    parts += source_ranking(study)  # where the study keeps a ranking.json
     study.report_dir.mkdir(parents=True, exist_ok=True)
     (study.report_dir / "tables.md").write_text("\n".join(parts) + "\n")
     print(f"wrote {shown(study.report_dir)}/tables.md ({len(results)} results)")

@@ -105,3 +105,37 @@ def test_flattening_compares_the_best_validation_so_far():
     assert common.flattening({"step": [100, 200, 300], "mse": [3.0, 2.0, 2.5]}) == 0.0  # got worse: no progress
     assert common.flattening({"step": [100, 200], "mse": [3.0, 2.0]}) is None
 
+
+
+def test_the_source_ranking_is_rebuilt_against_the_committed_finetune_results(tmp_path):
+    """ranking.json keeps the cheap signals; the measured column and each signal's rho come from the result files of
+    the study's finetune runs (mean over seeds), so they follow new results. Hand-computed: zero-shot ranks a, b, c
+    as finetuning does (rho +1); the gates rank b, a, c (rho 1 - 6 * 2 / (3 * 8) = +0.5)."""
+    import json
+
+    import yaml
+
+    run = runner()
+    common = load("report_common", ROOT / "experiments/report_common.py")
+    base = {"data": {"name": "mnist3", "train_size": 16, "valid_size": 8, "test_size": 8,
+                     "options": {"frame_size": 16, "seq_len": 6, "t_in": 3}},
+            "model": {"hidden": [8, 8], "kernel_size": 3, "patch_size": 2}, "iterations": 4}
+    (tmp_path / "base.yaml").write_text(yaml.safe_dump(base))
+    runs = {f"finetune-{s}": {"label": s, "method": "finetune", "sources": [s]} for s in "abc"}
+    spec = {"base": str(tmp_path / "base.yaml"), "workdir": str(tmp_path / "runs"), "report": str(tmp_path / "r"),
+            "groups": {"g": {"seeds": [0, 1], "runs": runs}}}
+    (tmp_path / "study.yaml").write_text(yaml.safe_dump(spec))
+    study = run.load_study(tmp_path / "study.yaml")
+    assert common.source_ranking(study) == []  # no ranking.json: no section
+    (tmp_path / "ranking.json").write_text(json.dumps({"target": "mnist3", "iterations": 200, "rows": [
+        {"name": "a", "zero_shot_mse": 10.0, "gate_mean": 0.5}, {"name": "b", "zero_shot_mse": 20.0, "gate_mean": 0.6},
+        {"name": "c", "zero_shot_mse": 30.0, "gate_mean": 0.4}]}))
+    study.results.mkdir()
+    mse = {"finetune-a-s0": 5.0, "finetune-a-s1": 5.2, "finetune-b-s0": 6.0, "finetune-c-s0": 7.0}
+    for r in study.runs:
+        if r.name in mse:
+            r.result_path.write_text(json.dumps({"config": r.config, "test": {"mse": mse[r.name]}}))
+    text = "\n".join(common.source_ranking(study))
+    assert "| a | 10.00 (1) | 0.500 (2) | 5.10 (1, 2) |" in text
+    assert "| c | 30.00 (3) | 0.400 (3) | 7.00 (3, 1) |" in text
+    assert "zero-shot error +1.00 (n = 3); gates +0.50 (n = 3)" in text
