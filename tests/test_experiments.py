@@ -185,11 +185,13 @@ def test_the_cpu_is_named_in_results():
 
 
 def test_the_cost_estimate_counts_sources_and_backbones():
-    """A run's cost in plain ConvLSTM steps: 0.65 of a step per source it runs, its backbone's step-time ratio."""
+    """A run's cost in plain ConvLSTM steps: 0.17 of a step per TMU distiller, 0.5 per source it runs, its backbone's
+    step-time ratio."""
     run = runner()
     config = {"iterations": 100, "method": "memory-transfer", "sources": ["a", "b"], "model": {"backbone": "mim"}}
-    assert run.relative_cost(config) == pytest.approx(100 * 2.3 * 2.9)
-    assert run.relative_cost({**config, "beta": 0.0}) == pytest.approx(100 * 2.9)  # beta 0 never runs its sources
+    assert run.relative_cost(config) == pytest.approx(100 * 2.34 * 2.9)
+    assert run.relative_cost({**config, "beta": 0.0}) == pytest.approx(100 * 1.34 * 2.9)  # the TMU, not its sources
+    assert run.relative_cost({**config, "method": "art", "model": {"backbone": "convlstm"}}) == pytest.approx(200)
     assert run.relative_cost({**config, "method": "finetune", "model": {"backbone": "convlstm"}}) == 100
 
 
