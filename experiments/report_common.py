@@ -128,13 +128,19 @@ def sources_table(study) -> str | None:
     return "\n".join(lines)
 
 
+def machine_line(machine: dict) -> str:
+    """'AMD EPYC (avx2), 1 thread(s) per run': the CPU's name, with its vector flags where the result kept them."""
+    flags = f" ({', '.join(machine['cpu_flags'])})" if machine.get("cpu_flags") else ""
+    return f"{machine['cpu']}{flags}, {machine['threads']} thread(s) per run"
+
+
 def write_tables(study, results: dict) -> list[str]:
     """Markdown parts: a header, the sources, then each group's table and learning curves."""
     from run import shown
 
     parts = [f"<!-- written by `python experiments/run.py {shown(study.path)} --report-only` from the files "
              f"in {shown(study.results)}; do not edit by hand -->", ""]
-    machines = sorted({f"{r['machine']['cpu']}, {r['machine']['threads']} thread(s) per run" for r in results.values()})
+    machines = sorted({machine_line(r["machine"]) for r in results.values()})
     if machines:
         parts += ["Measured on: " + "; ".join(machines), ""]
     sources = sources_table(study)

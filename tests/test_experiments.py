@@ -6,7 +6,7 @@ import shutil
 
 import pytest
 import yaml
-from experiment_modules import ROOT, runner
+from experiment_modules import ROOT, load, runner
 
 TINY_BASE = {
     "data": {"name": "mnist3", "train_size": 16, "valid_size": 8, "test_size": 8,
@@ -77,6 +77,7 @@ def test_a_study_trains_each_config_once_and_its_report_needs_only_the_result_fi
     assert set(mt["gates"]["mean"]) == {"tiny-1", "tiny-2"} and 0 <= mt["gates"]["mean"]["tiny-1"] <= 1
     assert mt["valid_curve"]["step"] == [2.0, 4.0] and len(mt["train_curve"]["lr"]) == 4
     assert mt["elapsed_s"] > 0 and mt["train_s_per_batch"] > 0 and mt["machine"]["threads"] == 1
+    assert isinstance(mt["machine"]["cpu_flags"], list)  # the vector flags that tell two CPUs of one name apart
     assert mt["sample"]["prediction"]["shape"] == [1, 3, 1, 16, 16]
     with pytest.raises(run.StudyError, match="sample_sequence 8 is past the 8 test sequences"):
         run.checkpoint_parts(runs / "mt-both-s0" / "best.safetensors", 8, 1)
@@ -182,6 +183,10 @@ def test_the_cpu_is_named_in_results():
     assert cpu_name("processor\t: 0\nmodel name\t: Intel(R) Xeon(R) Processor\nflags\t: avx2\n") == "Intel(R) Xeon(R) Processor"
     assert cpu_name("processor\t: 0\n")  # no model name line: the platform module's answer, never empty
     assert isinstance(cpu_name(), str) and cpu_name().strip()
+    common = load("report_common", ROOT / "experiments/report_common.py")
+    line = common.machine_line({"cpu": "AMD EPYC", "cpu_flags": ["avx512f", "avx2"], "threads": 1})
+    assert line == "AMD EPYC (avx512f, avx2), 1 thread(s) per run"
+    assert common.machine_line({"cpu": "AMD EPYC", "threads": 1}) == "AMD EPYC, 1 thread(s) per run"  # older results
 
 
 def test_the_cost_estimate_counts_sources_and_backbones():
