@@ -43,6 +43,11 @@ def test_radar_report_tables_and_claims(modules, tmp_path):
     claims = "\n".join(report.claims(study, results))
     assert "beats finetuning from either (paper CSI 0.403 against 0.368 / 0.375): **holds**" in claims
     assert "TMU from MNIST & KTH beats scratch (paper CSI 0.348 -> 0.382): **does not hold**" in claims
+    assert "the same network at beta 0 (not in the paper): not yet measured" in claims
+    results["mt-all-beta0-s0"] = _result(_test(38.0, 0.43))
+    claims = "\n".join(report.claims(study, results))
+    assert ("the same network at beta 0 (not in the paper): **does not hold** here: mt-all 0.420 (1 seed) against "
+            "mt-all-beta0 0.430 (1 seed)") in claims
     assert "above the unrelated ones (paper 0.60 / 0.61 against 0.43 / 0.39): **holds**" in claims
     assert "flat" in claims  # 7 -> 7 over the last fifth
     assert "every radar gate above every unrelated one in 1 of 1 seed" in claims

@@ -247,7 +247,9 @@ def claims(study, results: dict) -> list[str]:
     checks = [("memory transfer from both Guangzhou sources beats finetuning from either (paper CSI 0.403 against "
                "0.368 / 0.375)", "mt-gz", ("finetune-gz14", "finetune-gz16")),
               ("unrelated sources help: TMU from MNIST & KTH beats scratch (paper CSI 0.348 -> 0.382)", "mt-unrelated",
-               ("scratch",))]
+               ("scratch",)),
+              ("the gain is the transfer's, not the cell's: the TMU from all four beats the same network at beta 0 "
+               "(not in the paper)", "mt-all", ("mt-all-beta0",))]
     for text, winner, losers in checks:
         w, ls = csi(winner), [csi(n) for n in losers]
         if not w or not all(ls):
