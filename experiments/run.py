@@ -571,7 +571,7 @@ def write_report(study: Study) -> Path:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("study", help="the study file, e.g. experiments/flying_digits/study.yaml")
-    p.add_argument("--only", nargs="+", metavar="GROUP", help="groups to train (default: all, in the file's order)")
+    p.add_argument("--only", nargs="+", metavar="GROUP", help="groups to train, in this order (default: all, in the file's order)")
     p.add_argument("--match", nargs="+", metavar="TEXT", help="train only runs whose name contains one of these, or is one of them with its seed (scratch-s1)")
     p.add_argument("--threads", type=int, default=1, help="threads per run (default 1)")
     p.add_argument("--jobs", type=int, help="runs side by side (default: the machine's cores / --threads, so the "
@@ -606,6 +606,7 @@ def main(argv: list[str] | None = None) -> int:
             raise StudyError(f"unknown group(s) {unknown}; {study.path.name} has: {', '.join(study.spec['groups'])}")
         chosen = [r for r in study.runs if r.group in groups
                   and (not args.match or any(text in r.run_name or text == r.name for text in args.match))]
+        chosen.sort(key=lambda r: groups.index(r.group))  # --only's order is the training order (stable within a group)
         unique = list({r.key: r for r in chosen}.values())
         states = {r.key: state(r) for r in unique}
         if args.dry_run:

@@ -290,3 +290,10 @@ def test_finetune_rows_start_from_a_network_of_their_own_shape(study):
         assert channels(source) == channels(r.config), (r.name, name, "frame channels")
         checked += 1
     assert checked or study in ("precision",), "a study without finetune rows"
+
+
+def test_only_trains_its_groups_in_the_order_given(study, capsys):
+    run = runner()
+    assert run.main([str(study), "--dry-run", "--only", "mt", "plain"]) == 0
+    names = [line.split()[1] for line in capsys.readouterr().out.splitlines() if line.startswith(("mt ", "plain "))]
+    assert names == ["mt-both-s0", "scratch-s0", "scratch-s1", "finetune-2-s0", "finetune-2-s1"]
