@@ -30,6 +30,7 @@ import importlib.util
 import json
 import os
 import platform
+import statistics
 import subprocess
 import sys
 import threading
@@ -249,16 +250,29 @@ def relative_cost(config: dict) -> float:
     return config["iterations"] * (1 + 0.17 * heads + 0.5 * sources) * (2 if config.get("reverse_time") else 1) * backbone
 
 
-def seconds_per_plain_step(study: Study) -> float:
-    """From the committed results: median time of a plain ConvLSTM step, from scratch, finetune and L2SP runs (each
-    step time over its backbone's BACKBONE_COST); 0.3 s (a 10 -> 10 flying-digits step) when there are none yet."""
-    times = []
+def seconds_per_plain_step(study: Study, threads: int = 1) -> tuple[float, str]:
+    """From the committed results: median time of a plain ConvLSTM step (scratch, finetune and L2SP runs, each step
+    time over its backbone's BACKBONE_COST), and where it comes from. Runs on this CPU (name and vector flags) at
+    this thread count are preferred: two AMD EPYCs here differ ~1.75x. 0.3 s (a 10 -> 10 flying-digits step on a
+    fast one) when there are none yet."""
+    here = machine(threads)
+    times, same = [], []
     for r in study.runs:  # plain: no sources run and no TMU network (a beta-0 TMU costs more than its backbone)
         if r.result_path.is_file() and r.config["method"] in ("scratch", "finetune", "l2sp"):
-            t = json.loads(r.result_path.read_text())["train_s_per_batch"]
-            times.append(t / BACKBONE_COST.get(r.config["model"]["backbone"], 1.0) if t else None)
-    times = sorted(t for t in times if t)
-    return times[len(times) // 2] if times else 0.3
+            result = json.loads(r.result_path.read_text())
+            if not result.get("train_s_per_batch"):
+                continue
+            t = result["train_s_per_batch"] / BACKBONE_COST.get(r.config["model"]["backbone"], 1.0)
+            times.append(t)
+            there = result.get("machine") or {}
+            if all(there.get(k) == here[k] for k in ("cpu", "cpu_flags", "threads")):
+                same.append(t)
+    if same:
+        return statistics.median(same), f"from {len(same)} committed run(s) on this CPU at {threads} thread(s)"
+    if times:
+        return statistics.median(times), (f"from {len(times)} committed run(s) on other CPUs or thread counts; "
+                                           "this machine may be faster or slower")
+    return 0.3, "a guess: no committed run yet"
 
 
 # -- training ---------------------------------------------------------------------------------------------------
@@ -610,7 +624,7 @@ def main(argv: list[str] | None = None) -> int:
         unique = list({r.key: r for r in chosen}.values())
         states = {r.key: state(r) for r in unique}
         if args.dry_run:
-            return _print_plan(study, chosen, states, args.jobs)
+            return _print_plan(study, chosen, states, args.jobs, args.threads)
         if not args.report_only:
             todo = [r for r in unique if states[r.key] != "done"]
             ensure_sources(study, {s for r in todo for s in r.config["sources"]}, args.threads, args.jobs, args.commit)
@@ -626,9 +640,9 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _print_plan(study: Study, chosen: list[Run], states: dict, jobs: int) -> int:
-    step = seconds_per_plain_step(study)
-    hours: dict[str, float] = {}
+def _print_plan(study: Study, chosen: list[Run], states: dict, jobs: int, threads: int) -> int:
+    step, source = seconds_per_plain_step(study, threads)
+    hours: dict[str, float] = {}  # a group's run-hours: each run's wall time at --threads, summed
     seen = set()
     for r in chosen:
         print(f"{r.group:10s} {r.name:32s} {states[r.key]:9s} {shown(r.result_path)}")
@@ -636,8 +650,9 @@ def _print_plan(study: Study, chosen: list[Run], states: dict, jobs: int) -> int
             seen.add(r.key)
             hours[r.group] = hours.get(r.group, 0.0) + relative_cost(r.config) * step / 3600
     for group, h in hours.items():
-        print(f"group {group}: about {h:.1f} core-hours to train, {h / jobs:.1f} h of wall time with --jobs {jobs}")
-    print(f"{len(seen)} distinct runs to train ({step:.2f} s per plain step, from the committed results)")
+        print(f"group {group}: about {h * threads:.1f} core-hours to train, {h / jobs:.1f} h of wall time with "
+              f"--jobs {jobs} --threads {threads}")
+    print(f"{len(seen)} distinct runs to train ({step:.2f} s per plain step, {source})")
     return 0
 
 

@@ -297,3 +297,27 @@ def test_only_trains_its_groups_in_the_order_given(study, capsys):
     assert run.main([str(study), "--dry-run", "--only", "mt", "plain"]) == 0
     names = [line.split()[1] for line in capsys.readouterr().out.splitlines() if line.startswith(("mt ", "plain "))]
     assert names == ["mt-both-s0", "scratch-s0", "scratch-s1", "finetune-2-s0", "finetune-2-s1"]
+
+
+def test_the_plan_prefers_step_times_measured_on_this_cpu(study):
+    """--dry-run's hours come from committed plain runs: those of this CPU (name, flags, threads) when there are
+    any, since two CPUs of one name trained ~1.75x apart here; else all, saying so."""
+    run = runner()
+    loaded = run.load_study(study)
+    by_name = {r.name: r for r in loaded.runs}
+    here = run.machine(1)
+    elsewhere = {**here, "cpu_flags": ["avx512f"] if "avx512f" not in here["cpu_flags"] else []}
+
+    def commit(name, seconds, machine):
+        path = by_name[name].result_path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({"train_s_per_batch": seconds, "machine": machine}))
+
+    assert run.seconds_per_plain_step(loaded) == (0.3, "a guess: no committed run yet")
+    commit("scratch-s0", 2.0, elsewhere)
+    commit("scratch-s1", 4.0, {**here, "threads": 2})
+    step, source = run.seconds_per_plain_step(loaded)
+    assert step == 3.0 and "other CPUs or thread counts" in source
+    commit("finetune-2-s0", 0.5, here)
+    assert run.seconds_per_plain_step(loaded) == (0.5, "from 1 committed run(s) on this CPU at 1 thread(s)")
+    assert run.seconds_per_plain_step(loaded, threads=2)[0] == 4.0
