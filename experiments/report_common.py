@@ -39,9 +39,13 @@ def by_run(study, results: dict, groups: list[str] | None = None) -> dict[str, l
 
 
 def run_label(study, name: str, groups: list[str] | None = None) -> str:
-    """A run's label as the given groups (a table) name it; the first group listing it otherwise."""
+    """A run's label as the given groups (a table) name it; otherwise the label most groups give it (a reference
+    row from another table: flying digits' scratch is "ConvLSTM from scratch" in Table 1's three groups, "cosine
+    (the base)" in the schedule's one), the first on a tie."""
     runs = [r for r in study.runs if r.run_name == name]
-    return next((r.label for r in runs if groups is not None and r.group in groups), runs[0].label)
+    inside = next((r.label for r in runs if groups is not None and r.group in groups), None)
+    labels = [r.label for r in runs]
+    return inside or max(labels, key=labels.count)
 
 
 def _first(study, groups: list[str], key: str):

@@ -275,6 +275,30 @@ def seconds_per_plain_step(study: Study, threads: int = 1) -> tuple[float, str]:
     return 0.3, "a guess: no committed run yet"
 
 
+def step_kind(config: dict) -> str:
+    """What a step's time depends on: the method, how many sources it runs, whether a memory transfer distils at all
+    (beta 0 runs no source), the whole network, the data's frames and the batch. Seeds, data fractions, learning
+    rates and run lengths do not change it."""
+    beta0 = config["method"] == "memory-transfer" and config.get("beta", 1) == 0
+    data = config.get("data", {})
+    return json.dumps([config["method"], len(config.get("sources") or []), beta0, config.get("model"),
+                       data.get("name"), data.get("options"), config.get("batch_size"), config.get("reverse_time"),
+                       config.get("precision")], sort_keys=True)
+
+
+def measured_step_seconds(study: Study, threads: int = 1) -> dict[str, float]:
+    """step_kind -> median s/step of the committed runs of that kind on this CPU (name and vector flags) at this
+    thread count: a measured time beats relative_cost's model, which is off by up to 1.5x for the TMU rows."""
+    here, times = machine(threads), {}
+    for r in study.runs:
+        if r.result_path.is_file():
+            result = json.loads(r.result_path.read_text())
+            there = result.get("machine") or {}
+            if result.get("train_s_per_batch") and all(there.get(k) == here[k] for k in ("cpu", "cpu_flags", "threads")):
+                times.setdefault(step_kind(result.get("config") or r.config), {})[r.name] = result["train_s_per_batch"]
+    return {kind: statistics.median(by_run.values()) for kind, by_run in times.items()}
+
+
 # -- training ---------------------------------------------------------------------------------------------------
 def machine(threads: int) -> dict:
     import torch
@@ -642,17 +666,22 @@ def main(argv: list[str] | None = None) -> int:
 
 def _print_plan(study: Study, chosen: list[Run], states: dict, jobs: int, threads: int) -> int:
     step, source = seconds_per_plain_step(study, threads)
+    measured = measured_step_seconds(study, threads)
     hours: dict[str, float] = {}  # a group's run-hours: each run's wall time at --threads, summed
-    seen = set()
+    seen, timed = set(), 0
     for r in chosen:
         print(f"{r.group:10s} {r.name:32s} {states[r.key]:9s} {shown(r.result_path)}")
         if states[r.key] != "done" and r.key not in seen:
             seen.add(r.key)
-            hours[r.group] = hours.get(r.group, 0.0) + relative_cost(r.config) * step / 3600
+            kind = step_kind(r.config)
+            timed += kind in measured
+            seconds = r.config["iterations"] * measured[kind] if kind in measured else relative_cost(r.config) * step
+            hours[r.group] = hours.get(r.group, 0.0) + seconds / 3600
     for group, h in hours.items():
         print(f"group {group}: about {h * threads:.1f} core-hours to train, {h / jobs:.1f} h of wall time with "
               f"--jobs {jobs} --threads {threads}")
-    print(f"{len(seen)} distinct runs to train ({step:.2f} s per plain step, {source})")
+    print(f"{len(seen)} distinct runs to train: {timed} timed by committed runs of their kind on this CPU at {threads} "
+          f"thread(s), the rest at {step:.2f} s per plain step ({source}) times relative_cost")
     return 0
 
 

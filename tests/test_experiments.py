@@ -321,3 +321,30 @@ def test_the_plan_prefers_step_times_measured_on_this_cpu(study):
     commit("finetune-2-s0", 0.5, here)
     assert run.seconds_per_plain_step(loaded) == (0.5, "from 1 committed run(s) on this CPU at 1 thread(s)")
     assert run.seconds_per_plain_step(loaded, threads=2)[0] == 4.0
+
+
+def test_the_plan_times_a_run_by_committed_runs_of_its_kind(study, capsys):
+    """A run whose kind (method, sources run, beta 0 or not, network, frames, batch) has a committed step time on
+    this CPU at this thread count is timed by it, not by relative_cost's model: mt-both-s0 at 0.7 s times
+    mt-b1-s0 (another beta, the same kind), not the plain rows, and a result from another thread count counts for
+    nothing."""
+    run = runner()
+    loaded = run.load_study(study)
+    by_name = {r.name: r for r in loaded.runs}
+    here = run.machine(1)
+
+    def commit(name, seconds, machine):
+        r = by_name[name]
+        r.result_path.parent.mkdir(parents=True, exist_ok=True)
+        r.result_path.write_text(json.dumps({"config": r.config, "train_s_per_batch": seconds, "machine": machine}))
+
+    assert run.step_kind(by_name["mt-both-s0"].config) == run.step_kind(by_name["mt-b1-s0"].config)
+    assert run.step_kind(by_name["mt-both-s0"].config) != run.step_kind({**by_name["mt-both-s0"].config, "beta": 0.0})
+    assert run.step_kind(by_name["scratch-s0"].config) == run.step_kind(by_name["scratch-s1"].config)  # seeds
+    assert run.step_kind(by_name["scratch-s0"].config) != run.step_kind(by_name["finetune-2-s0"].config)
+    commit("mt-both-s0", 0.7, here)
+    commit("scratch-s0", 9.0, {**here, "threads": 2})
+    assert run.measured_step_seconds(loaded) == {run.step_kind(by_name["mt-both-s0"].config): 0.7}
+    assert run.main([str(study), "--dry-run", "--only", "beta"]) == 0
+    out = capsys.readouterr().out
+    assert "1 distinct runs to train: 1 timed by committed runs of their kind" in out  # mt-b1-s0 (mt-b0.01 is done)

@@ -139,3 +139,12 @@ def test_the_source_ranking_is_rebuilt_against_the_committed_finetune_results(tm
     assert "| a | 10.00 (1) | 0.500 (2) | 5.10 (1, 2) |" in text
     assert "| c | 30.00 (3) | 0.400 (3) | 7.00 (3, 1) |" in text
     assert "zero-shot error +1.00 (n = 3); gates +0.50 (n = 3)" in text
+
+
+def test_a_reference_row_from_another_table_is_named_as_most_groups_name_it():
+    """The rank-sources table compares against scratch, which it does not list: the column is named as Table 1's
+    three groups name scratch, not as the schedule group (listed first) does."""
+    common = load("report_common", ROOT / "experiments/report_common.py")
+    study = runner().load_study(ROOT / "experiments/flying_digits/study.yaml")
+    assert common.run_label(study, "scratch", ["ranking-s0"]) == "ConvLSTM from scratch"
+    assert common.run_label(study, "scratch", ["schedule"]) == "cosine (the base)"
