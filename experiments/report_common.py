@@ -246,13 +246,23 @@ def within_spread(a: list[float], b: list[float]) -> bool:
             and abs(statistics.mean(a) - statistics.mean(b)) < max(statistics.stdev(a), statistics.stdev(b)))
 
 
+def seed_spread(rows: dict[str, list[dict]], metric: str = "mse") -> float | None:
+    """The largest standard deviation over seeds of any row with 2+ seeds: how far apart two seeds of one setting
+    land in this study, the yardstick for a row that has one seed so far."""
+    stds = [statistics.stdev(r["test"][metric] for r in done) for done in rows.values() if len(done) > 1]
+    return max(stds) if stds else None
+
+
 def verdict(win: list[float], lose: list[float], *, lower: bool = True, digits: int = 2,
-            names: tuple[str, str] = ("", "")) -> str:
+            names: tuple[str, str] = ("", ""), spread: float | None = None) -> str:
     """'**holds** here: <win> (n seeds) against <lose> (m seeds)' on the seeds' means (lower or higher is better),
-    flagged when the gap is within the seeds' spread."""
+    flagged when the gap is within the seeds' spread, or, where a side has one seed, within `spread` (seed_spread:
+    the study's largest seed std), so that a 0.1 % gap between two single seeds is not read as a finding."""
     w, v = statistics.mean(win), statistics.mean(lose)
     holds = w < v if lower else w > v
     flag = "; within the seeds' spread" if within_spread(win, lose) else ""
+    if not flag and spread is not None and min(len(win), len(lose)) < 2 and abs(w - v) < spread:
+        flag = f"; within the seed spread of this study's rows with 2+ seeds (± {spread:.{digits}f})"
     a, b = (f"{n} " if n else "" for n in names)
     return (f"**{'holds' if holds else 'does not hold'}** here: {a}{w:.{digits}f} ({seeds(len(win))}) against "
             f"{b}{v:.{digits}f} ({seeds(len(lose))}){flag}")

@@ -94,6 +94,18 @@ def test_a_verdict_says_when_the_gap_is_within_the_seeds_spread(run):
     assert verdict([20.0, 20.5], [30.0, 30.5]) == "**holds** here: 20.25 (2 seeds) against 30.25 (2 seeds)"
     assert verdict([0.8], [0.7], lower=False, digits=1, names=("a", "b")) == "**holds** here: a 0.8 (1 seed) against b 0.7 (1 seed)"
     assert verdict([3.0], [2.0]).startswith("**does not hold**")  # one seed a side: never flagged
+    # ... unless the study's spread is given: a gap of 0.02 against rows whose seeds differ by 0.11
+    assert verdict([24.67], [24.69], spread=0.11) == ("**holds** here: 24.67 (1 seed) against 24.69 (1 seed); within "
+                                                      "the seed spread of this study's rows with 2+ seeds (± 0.11)")
+    assert "within" not in verdict([24.0], [25.0, 25.2], spread=0.11)  # a gap of 1.1: beyond it
+
+
+def test_the_seed_spread_is_the_largest_std_of_a_row_with_seeds():
+    common = load("report_common", ROOT / "experiments/report_common.py")
+    rows = {"a": [{"test": {"mse": 1.0}}, {"test": {"mse": 3.0}}], "b": [{"test": {"mse": 5.0}}],
+            "c": [{"test": {"mse": 2.0}}, {"test": {"mse": 2.5}}, {"test": {"mse": 3.0}}]}
+    assert common.seed_spread(rows) == pytest.approx(2 ** 0.5)  # a: std of 1 and 3; c: 0.5
+    assert common.seed_spread({"b": rows["b"]}) is None
 
 
 def test_flattening_compares_the_best_validation_so_far():

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import statistics
 
-from report_common import by_run, convergence, gate_table, mean_std, prediction_strip, run_label, tables, verdict
+from report_common import by_run, convergence, gate_table, mean_std, prediction_strip, run_label, seed_spread, tables, verdict
 
 BACKBONES = ("predrnn", "mim")
 # Paper Table 2 (64x64 frames, 80,000 iterations): row -> {backbone: (MSE/frame, SSIM)}
@@ -90,9 +90,10 @@ def claims(study, results: dict) -> list[str]:
                    "mt-both", "scratch"),
                   (f"{name}: the gain is the transfer's, not the cell's: the released TMU beats the same network at "
                    "beta 0 (not in the paper)", "mt-both-released", "mt-both-released-beta0")]
+        spread = seed_spread({k: v for k, v in rows.items() if k.endswith(f"-{b}")})  # this backbone's seeds
         for text, winner, loser in checks:
             w, loss = mse(f"{winner}-{b}"), mse(f"{loser}-{b}")
-            out.append(f"- {text}: " + (verdict(w, loss) if w and loss else "not yet measured"))
+            out.append(f"- {text}: " + (verdict(w, loss, spread=spread) if w and loss else "not yet measured"))
     return ["## The paper's claims, here (MSE/frame)", "", *out, ""]
 
 

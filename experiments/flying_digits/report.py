@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import statistics
 
-from report_common import by_run, convergence, gate_table, mean_std, prediction_strip, run_label, tables, verdict
+from report_common import by_run, convergence, gate_table, mean_std, prediction_strip, run_label, seed_spread, tables, verdict
 
 # Paper Table 1 (ConvLSTM rows; 64x64 frames, 80,000 iterations): run name -> (MSE/frame, SSIM)
 PAPER = {
@@ -57,15 +57,17 @@ def claims(study, results: dict) -> list[str]:
         ("\"it is the memory transfer mechanism that improves the final results, instead of the engineering on the "
          "network architecture\": the released TMU beats the same network at beta 0", "mt-both-released",
          "mt-both-released-beta0"),
+        ("the same for a target started from the 2-digit source's weights (beyond the paper)", "mt-both-init2",
+         "mt-both-init2-beta0"),
         ("the released cell's gain is not its LayerNorm: the released TMU beats ConvLSTM + gate norm",
          "mt-both-released", "scratch-gn"),
         ("with twice the target data, memory transfer still beats finetuning (paper Fig. 7)", "mt-both-released-f2",
          "finetune-2-f2"),
     ]
-    out = []
+    out, spread = [], seed_spread(rows)
     for text, winner, loser in checks:
         w, v = ([r["test"]["mse"] for r in rows.get(name, [])] for name in (winner, loser))
-        out.append(f"- {text}: " + (verdict(w, v, names=(winner, loser)) if w and v else "not yet measured"))
+        out.append(f"- {text}: " + (verdict(w, v, names=(winner, loser), spread=spread) if w and v else "not yet measured"))
     return ["## The paper's claims, here (test MSE/frame, mean over seeds)", "", *out, ""]
 
 
