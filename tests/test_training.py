@@ -129,6 +129,40 @@ def test_memory_transfer_init_from_copies_one_sources_backbone(zoo):
         build_method(config, data, zoo=str(zoo))
 
 
+def test_memory_transfer_init_from_auto_starts_from_the_source_with_the_lowest_zero_shot_error(zoo, capsys):
+    """auto picks the source whose predictions of the validation clips have the lowest MSE/frame (computed here by
+    hand), copies its weights, names it in the method's config, and leaves the RNG as it was: the target is the
+    same network as with that source named."""
+    from transmem.data import load_dataset
+    from transmem.models.zoo import load_source
+    from transmem.training.trainer import build_method
+
+    data = load_dataset("mnist3", "train", size=4, frame_size=16, seq_len=6, t_in=3)
+    valid = load_dataset("mnist3", "valid", size=6, frame_size=16, seq_len=6, t_in=3)
+    clips = torch.from_numpy(valid.frames)
+    by_hand = {}
+    for name in ("one", "two"):
+        with torch.no_grad():
+            pred = load_source(name, str(zoo)).net.predict(clips[:, :3], horizon=3).clamp(0, 1)
+        by_hand[name] = float((pred - clips[:, 3:]).pow(2).sum(dim=(2, 3, 4)).mean())
+    best = min(by_hand, key=by_hand.get)
+    config = load_config(None, [*TINY, "method=memory-transfer", "sources=[one, two]", "method_options={init_from: auto}"])
+    torch.manual_seed(0)
+    auto = build_method(config, data, zoo=str(zoo), valid=valid)
+    assert auto.config.method_options == {"init_from": best}
+    assert config.method_options == {"init_from": "auto"}  # the caller's config is left as it was
+    out = capsys.readouterr().out
+    assert f"init_from auto: {best} (zero-shot MSE/frame on the validation split: one {by_hand['one']:.2f}, " \
+           f"two {by_hand['two']:.2f})" in out
+    named = load_config(None, [*TINY, "method=memory-transfer", "sources=[one, two]", f"method_options={{init_from: {best}}}"])
+    torch.manual_seed(0)
+    reference = build_method(named, data, zoo=str(zoo)).net.state_dict()
+    for key, value in auto.net.state_dict().items():
+        assert torch.equal(value, reference[key]), key
+    with pytest.raises(ValueError, match="init_from: auto chooses a source by its error on the validation split"):
+        build_method(config, data, zoo=str(zoo))
+
+
 def test_evaluate_predict_and_gates_from_checkpoints(zoo, tmp_path, capsys):
     out = tmp_path / "mt"
     assert main(["train", "--dataset", "mnist3", "--method", "memory-transfer", "--source", "one", "--source", "two",

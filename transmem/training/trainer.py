@@ -18,6 +18,7 @@ Files in `config.out`:
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import math
 import os
@@ -88,8 +89,22 @@ def load_splits(config: TrainConfig) -> dict[str, SequenceData]:
     return splits
 
 
-def build_method(config: TrainConfig, data: SequenceData, zoo: str | None = None) -> Method:
+def build_method(config: TrainConfig, data: SequenceData, zoo: str | None = None,
+                 valid: SequenceData | None = None) -> Method:
+    """The config's method with its sources loaded. `method_options: {init_from: auto}` is resolved here to the
+    source that predicts the `valid` clips best as it is (its name replaces 'auto' in the method's config, so the
+    run's checkpoints and results say which source it started from)."""
     sources = [load_source(ref, zoo) for ref in config.sources]
+    if config.method_options.get("init_from") == "auto":
+        if valid is None:
+            raise ValueError("init_from: auto chooses a source by its error on the validation split, which was not "
+                             "given; name the source instead")
+        from transmem.evaluation.ranking import best_by_zero_shot
+
+        best, scores = best_by_zero_shot(sources, valid)
+        print(f"init_from auto: {best} (zero-shot MSE/frame on the validation split: "
+              + ", ".join(f"{name} {mse:.2f}" for name, mse in scores.items()) + ")", flush=True)
+        config = dataclasses.replace(config, method_options={**config.method_options, "init_from": best})
     c, h, w = data.frame_shape
     return METHODS.get(config.method)(config=config, frame_channels=c, frame_size=(h, w), sources=sources)
 
@@ -147,7 +162,8 @@ class Trainer:
             raise ValueError(f"batch_size {config.batch_size} must divide evenly over {self.world} processes")
         torch.manual_seed(config.seed)
         self.data = load_splits(config)
-        self.method = build_method(config, self.data["train"], zoo).to(self.device)
+        self.method = build_method(config, self.data["train"], zoo, valid=self.data["valid"]).to(self.device)
+        self.config = config = self.method.config  # init_from: auto resolved to the source's name
         self.model: torch.nn.Module = self.method
         if self.world > 1:
             self.model = torch.nn.parallel.DistributedDataParallel(self.method)

@@ -2,8 +2,9 @@
 
 Options (`method_options`), beyond the paper, each measured in docs/results-flying-digits.md:
 - `layer_maps`: which source layer each TMU layer reads (see MemoryBank);
-- `init_from`: a source's name; the target's backbone starts from that source's weights, as in finetuning, instead
-  of from scratch (the paper trains the target from scratch, so this is off by default);
+- `init_from`: a source's name, or auto (the source with the lowest zero-shot error on the target's validation
+  split, chosen when the run starts); the target's backbone starts from that source's weights, as in finetuning,
+  instead of from scratch (the paper trains the target from scratch, so this is off by default);
 - `beta_decay`: none (the paper), linear or cosine: beta falls from its value to 0 over training, so the sources
   guide the start and the frame loss alone decides the end;
 - `distill_where`: always (the paper) or source-better: a source's memories are distilled only at the steps of
@@ -50,7 +51,8 @@ class MemoryTransfer(Method):
         if init is not None:
             by_name = {s.name: s for s in sources}
             if init not in by_name:
-                raise ValueError(f"init_from '{init}' is not one of this run's sources ({', '.join(by_name)})")
+                raise ValueError(f"init_from '{init}' is not one of this run's sources ({', '.join(by_name)}) "
+                                 "nor auto")
             copy_matching_weights(self.net, by_name[init].net, what=f"memory transfer initialised from '{init}'")
         if config.distill_norm not in DISTILL_NORMS:
             raise ValueError(f"distill_norm '{config.distill_norm}' is not one of {', '.join(DISTILL_NORMS)}")
