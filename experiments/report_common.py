@@ -44,7 +44,7 @@ def run_label(study, name: str, groups: list[str] | None = None) -> str:
     (the base)" in the schedule's one), the first on a tie."""
     runs = [r for r in study.runs if r.run_name == name]
     inside = next((r.label for r in runs if groups is not None and r.group in groups), None)
-    labels = [r.label for r in runs]
+    labels = list({r.group: r.label for r in runs}.values())  # one vote per group, however many seeds it has
     return inside or max(labels, key=labels.count)
 
 
@@ -247,8 +247,9 @@ def within_spread(a: list[float], b: list[float]) -> bool:
 
 
 def seed_spread(rows: dict[str, list[dict]], metric: str = "mse") -> float | None:
-    """The largest standard deviation over seeds of any row with 2+ seeds: how far apart two seeds of one setting
-    land in this study, the yardstick for a row that has one seed so far."""
+    """The largest standard deviation over seeds of any row with 2+ seeds: the seed-to-seed variation this study
+    has measured, the yardstick for a comparison where a row has one seed so far (two single seeds differ by about
+    1.4 times it by chance alone, so a gap below it is no finding)."""
     stds = [statistics.stdev(r["test"][metric] for r in done) for done in rows.values() if len(done) > 1]
     return max(stds) if stds else None
 

@@ -277,13 +277,15 @@ def seconds_per_plain_step(study: Study, threads: int = 1) -> tuple[float, str]:
 
 def step_kind(config: dict) -> str:
     """What a step's time depends on: the method, how many sources it runs, whether a memory transfer distils at all
-    (beta 0 runs no source), the whole network, the data's frames and the batch. Seeds, data fractions, learning
-    rates and run lengths do not change it."""
+    (beta 0 runs no source), its other options (a finetuned TMU network, selective distillation), the whole
+    network, the data's frames, the batch and a GAN term. Seeds, data fractions, learning rates, the source a target
+    starts from, beta's schedule and run lengths do not change it."""
     beta0 = config["method"] == "memory-transfer" and config.get("beta", 1) == 0
     data = config.get("data", {})
-    return json.dumps([config["method"], len(config.get("sources") or []), beta0, config.get("model"),
+    options = {k: v for k, v in (config.get("method_options") or {}).items() if k not in ("init_from", "beta_decay")}
+    return json.dumps([config["method"], len(config.get("sources") or []), beta0, options, config.get("model"),
                        data.get("name"), data.get("options"), config.get("batch_size"), config.get("reverse_time"),
-                       config.get("precision")], sort_keys=True)
+                       config.get("precision"), config.get("lambda_adv")], sort_keys=True)
 
 
 def measured_step_seconds(study: Study, threads: int = 1) -> dict[str, float]:
@@ -295,7 +297,8 @@ def measured_step_seconds(study: Study, threads: int = 1) -> dict[str, float]:
             result = json.loads(r.result_path.read_text())
             there = result.get("machine") or {}
             if result.get("train_s_per_batch") and all(there.get(k) == here[k] for k in ("cpu", "cpu_flags", "threads")):
-                times.setdefault(step_kind(result.get("config") or r.config), {})[r.name] = result["train_s_per_batch"]
+                kind = step_kind(result.get("config") or r.config)  # one entry per result file, shared or not
+                times.setdefault(kind, {})[r.result_path] = result["train_s_per_batch"]
     return {kind: statistics.median(by_run.values()) for kind, by_run in times.items()}
 
 

@@ -342,9 +342,10 @@ def test_the_plan_times_a_run_by_committed_runs_of_its_kind(study, capsys):
     assert run.step_kind(by_name["mt-both-s0"].config) != run.step_kind({**by_name["mt-both-s0"].config, "beta": 0.0})
     assert run.step_kind(by_name["scratch-s0"].config) == run.step_kind(by_name["scratch-s1"].config)  # seeds
     assert run.step_kind(by_name["scratch-s0"].config) != run.step_kind(by_name["finetune-2-s0"].config)
-    commit("mt-both-s0", 0.7, here)
+    commit("mt-both-s0", 900.0, here)
     commit("scratch-s0", 9.0, {**here, "threads": 2})
-    assert run.measured_step_seconds(loaded) == {run.step_kind(by_name["mt-both-s0"].config): 0.7}
+    assert run.measured_step_seconds(loaded) == {run.step_kind(by_name["mt-both-s0"].config): 900.0}
     assert run.main([str(study), "--dry-run", "--only", "beta"]) == 0
     out = capsys.readouterr().out
     assert "1 distinct runs to train: 1 timed by committed runs of their kind" in out  # mt-b1-s0 (mt-b0.01 is done)
+    assert "group beta: about 1.0 core-hours to train" in out  # 4 iterations of 900 s

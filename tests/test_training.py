@@ -163,6 +163,51 @@ def test_memory_transfer_init_from_auto_starts_from_the_source_with_the_lowest_z
         build_method(config, data, zoo=str(zoo))
 
 
+def test_init_from_auto_leaves_the_global_rng_as_it_was(zoo, monkeypatch):
+    """Scoring the sources may draw random numbers (a stochastic source's noise); the target's initialisation
+    after it must not depend on that."""
+    from transmem.data import load_dataset
+    from transmem.evaluation import ranking
+
+    def noisy_zero_shot(source, data, **kw):
+        return {"mse": float(torch.rand(100).sum())}
+
+    monkeypatch.setattr(ranking, "zero_shot", noisy_zero_shot)
+    valid = load_dataset("mnist3", "valid", size=4, frame_size=16, seq_len=6, t_in=3)
+    from transmem.models.zoo import load_source
+
+    sources = [load_source(n, str(zoo)) for n in ("one", "two")]  # building a network draws from the RNG itself
+    torch.manual_seed(0)
+    before = torch.get_rng_state()
+    assert ranking.best_by_zero_shot(sources, valid)[0] in ("one", "two")
+    assert torch.equal(torch.get_rng_state(), before)
+
+
+def test_a_run_with_init_from_auto_records_its_choice_and_keeps_it_on_resume(zoo, tmp_path, monkeypatch):
+    """config.yaml and results.json name the chosen source; resumed, the run keeps the source it began from even
+    when a fresh choice would differ (a source re-pretrained since): the weights are the checkpoint's."""
+    from transmem.evaluation import ranking
+
+    sets = [*TINY, "method=memory-transfer", "sources=[one, two]", "method_options={init_from: auto}",
+            f"out={tmp_path / 'run'}", "precision=fp32"]
+    monkeypatch.setattr(ranking, "best_by_zero_shot", lambda sources, data, **kw: ("two", {"one": 2.0, "two": 1.0}))
+    Trainer(load_config(None, [*sets, "iterations=2"]), zoo=str(zoo), progress=False).run()
+    assert yaml_load(tmp_path / "run" / "config.yaml")["method_options"] == {"init_from": "two"}
+    monkeypatch.setattr(ranking, "best_by_zero_shot", lambda sources, data, **kw: ("one", {"one": 1.0, "two": 2.0}))
+    results = Trainer(load_config(None, sets), zoo=str(zoo), progress=False).run(resume=True)
+    assert results["config"]["method_options"] == {"init_from": "two"}
+    assert yaml_load(tmp_path / "run" / "config.yaml")["method_options"] == {"init_from": "two"}
+    named = load_config(None, [*sets, "method_options={init_from: one}"])
+    with pytest.raises(TrainingError, match="other settings \\(method_options\\)"):
+        Trainer(named, zoo=str(zoo), progress=False).run(resume=True)
+
+
+def yaml_load(path):
+    import yaml
+
+    return yaml.safe_load(Path(path).read_text())
+
+
 def test_evaluate_predict_and_gates_from_checkpoints(zoo, tmp_path, capsys):
     out = tmp_path / "mt"
     assert main(["train", "--dataset", "mnist3", "--method", "memory-transfer", "--source", "one", "--source", "two",

@@ -48,9 +48,10 @@ def zero_shot(source: PredictiveNet, data: SequenceData, *, batch_size: int = 16
 
 def best_by_zero_shot(sources: list, data: SequenceData, *, batch_size: int = 16) -> tuple[str, dict[str, float]]:
     """The source (a zoo Source) with the lowest zero-shot MSE/frame on `data`, and every source's score: the
-    choice of `init_from: auto`. Of the ranking signals it is the cheap one that ranked the flying-digits sources
-    as finetuning did (docs/results-flying-digits.md). The global RNG is left as it was, so the target's own
-    initialisation is the same as with the source named."""
+    choice of `init_from: auto`. Of the ranking signals it is the cheap one, and on flying digits it put first the
+    source that finetuning measured best (docs/results-flying-digits.md; three sources measured, so a hint, not a
+    proof). The global RNG is left as it was, so the target's own initialisation is the same as with the source
+    named."""
     with torch.random.fork_rng(devices=[]):
         scores = {s.name: zero_shot(s.net, data, batch_size=batch_size)["mse"] for s in sources}
     return min(scores, key=scores.get), scores

@@ -95,15 +95,16 @@ def build_method(config: TrainConfig, data: SequenceData, zoo: str | None = None
     source that predicts the `valid` clips best as it is (its name replaces 'auto' in the method's config, so the
     run's checkpoints and results say which source it started from)."""
     sources = [load_source(ref, zoo) for ref in config.sources]
-    if config.method_options.get("init_from") == "auto":
+    if config.method == "memory-transfer" and sources and config.method_options.get("init_from") == "auto":
         if valid is None:
             raise ValueError("init_from: auto chooses a source by its error on the validation split, which was not "
                              "given; name the source instead")
         from transmem.evaluation.ranking import best_by_zero_shot
 
         best, scores = best_by_zero_shot(sources, valid)
-        print(f"init_from auto: {best} (zero-shot MSE/frame on the validation split: "
-              + ", ".join(f"{name} {mse:.2f}" for name, mse in scores.items()) + ")", flush=True)
+        if not dist.is_initialized() or dist.get_rank() == 0:
+            print(f"init_from auto: {best} (zero-shot MSE/frame on the validation split: "
+                  + ", ".join(f"{name} {mse:.2f}" for name, mse in scores.items()) + ")", flush=True)
         config = dataclasses.replace(config, method_options={**config.method_options, "init_from": best})
     c, h, w = data.frame_shape
     return METHODS.get(config.method)(config=config, frame_channels=c, frame_size=(h, w), sources=sources)
@@ -162,6 +163,7 @@ class Trainer:
             raise ValueError(f"batch_size {config.batch_size} must divide evenly over {self.world} processes")
         torch.manual_seed(config.seed)
         self.data = load_splits(config)
+        self.init_auto = config.method_options.get("init_from") == "auto"  # a resumed run keeps its first choice
         self.method = build_method(config, self.data["train"], zoo, valid=self.data["valid"]).to(self.device)
         self.config = config = self.method.config  # init_from: auto resolved to the source's name
         self.model: torch.nn.Module = self.method
@@ -208,7 +210,11 @@ class Trainer:
         if meta.get("kind") != "training":
             raise TrainingError(f"{self.last_path} is not a training checkpoint; remove it or choose another --out")
         saved = meta["config"]
-        changed = sorted(k for k in ("data", "model", "method", "sources", "batch_size") if saved.get(k) != self.config.to_dict()[k])
+        if self.init_auto:  # the weights are the checkpoint's: record the source the run started from
+            first = (saved.get("method_options") or {}).get("init_from", "auto")
+            self.config = dataclasses.replace(self.config, method_options={**self.config.method_options, "init_from": first})
+        keys = ("data", "model", "method", "sources", "batch_size", "method_options")
+        changed = sorted(k for k in keys if saved.get(k) != self.config.to_dict()[k])
         if changed:
             raise TrainingError(
                 f"{self.last_path} was written with other settings ({', '.join(changed)}); "
@@ -320,7 +326,7 @@ class Trainer:
         self._started = time.perf_counter()
         resumed = self.resume() if resume else False
         if self.rank == 0:
-            save_config(cfg, self.out / "config.yaml")
+            save_config(self.config, self.out / "config.yaml")  # after resume(): init_from as the run began
         self.precision = self.settle_precision(resumed=resumed)
         bank = getattr(self.method, "bank", None)  # memory transfer's frozen sources
         if bank is not None:
