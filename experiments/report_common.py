@@ -3,6 +3,7 @@ std over seeds), one learning-curve figure per group, and the sources' own score
 from __future__ import annotations
 
 import json
+import math
 import statistics
 import textwrap
 from pathlib import Path
@@ -248,8 +249,7 @@ def within_spread(a: list[float], b: list[float]) -> bool:
 
 def seed_spread(rows: dict[str, list[dict]], metric: str = "mse") -> float | None:
     """The largest standard deviation over seeds of any row with 2+ seeds: the seed-to-seed variation this study
-    has measured, the yardstick for a comparison where a row has one seed so far (two single seeds differ by about
-    1.4 times it by chance alone, so a gap below it is no finding)."""
+    has measured, the yardstick for a comparison where a row has one seed so far (see verdict)."""
     stds = [statistics.stdev(r["test"][metric] for r in done) for done in rows.values() if len(done) > 1]
     return max(stds) if stds else None
 
@@ -257,13 +257,18 @@ def seed_spread(rows: dict[str, list[dict]], metric: str = "mse") -> float | Non
 def verdict(win: list[float], lose: list[float], *, lower: bool = True, digits: int = 2,
             names: tuple[str, str] = ("", ""), spread: float | None = None) -> str:
     """'**holds** here: <win> (n seeds) against <lose> (m seeds)' on the seeds' means (lower or higher is better),
-    flagged when the gap is within the seeds' spread, or, where a side has one seed, within `spread` (seed_spread:
-    the study's largest seed std), so that a 0.1 % gap between two single seeds is not read as a finding."""
+    flagged when the gap is within the seeds' spread, or, where a side has one seed, within chance: `spread`
+    (seed_spread, the study's largest seed std) is taken as every row's std, so the gap between a mean of n seeds
+    and one of m has a standard error of spread * sqrt(1/n + 1/m), and a gap below twice that (about the 95 % band)
+    is no finding. So a single seed against a 3-seed mean must differ by 2.3 spreads, two single seeds by 2.8."""
     w, v = statistics.mean(win), statistics.mean(lose)
     holds = w < v if lower else w > v
     flag = "; within the seeds' spread" if within_spread(win, lose) else ""
-    if not flag and spread is not None and min(len(win), len(lose)) < 2 and abs(w - v) < spread:
-        flag = f"; within the seed spread of this study's rows with 2+ seeds (± {spread:.{digits}f})"
+    if not flag and spread is not None and min(len(win), len(lose)) < 2:
+        band = 2 * spread * math.sqrt(1 / len(win) + 1 / len(lose))
+        if abs(w - v) < band:
+            flag = (f"; within chance for a single seed: the gap is under {band:.{digits}f}, twice its standard "
+                    f"error at this study's largest seed std (± {spread:.{digits}f})")
     a, b = (f"{n} " if n else "" for n in names)
     return (f"**{'holds' if holds else 'does not hold'}** here: {a}{w:.{digits}f} ({seeds(len(win))}) against "
             f"{b}{v:.{digits}f} ({seeds(len(lose))}){flag}")

@@ -95,9 +95,15 @@ def test_a_verdict_says_when_the_gap_is_within_the_seeds_spread(run):
     assert verdict([0.8], [0.7], lower=False, digits=1, names=("a", "b")) == "**holds** here: a 0.8 (1 seed) against b 0.7 (1 seed)"
     assert verdict([3.0], [2.0]).startswith("**does not hold**")  # one seed a side: never flagged
     # ... unless the study's spread is given: a gap of 0.02 against rows whose seeds differ by 0.11
-    assert verdict([24.67], [24.69], spread=0.11) == ("**holds** here: 24.67 (1 seed) against 24.69 (1 seed); within "
-                                                      "the seed spread of this study's rows with 2+ seeds (± 0.11)")
+    assert verdict([24.67], [24.69], spread=0.11) == (
+        "**holds** here: 24.67 (1 seed) against 24.69 (1 seed); within chance for a single seed: the gap is under "
+        "0.31, twice its standard error at this study's largest seed std (± 0.11)")  # 2 * 0.11 * sqrt(2) = 0.311
     assert "within" not in verdict([24.0], [25.0, 25.2], spread=0.11)  # a gap of 1.1: beyond it
+    # the band is 2 * spread * sqrt(1/n + 1/m): with spread 0.1, 0.2828 for 1 against 1, 0.2309 for 1 against 3
+    assert "within chance" in verdict([25.0], [25.28], spread=0.1)
+    assert "within" not in verdict([25.0], [25.29], spread=0.1)
+    assert "within chance" in verdict([25.0], [25.22, 25.23, 25.24], spread=0.1)
+    assert "within" not in verdict([25.0], [25.23, 25.24, 25.25], spread=0.1)
 
 
 def test_the_seed_spread_is_the_largest_std_of_a_row_with_seeds():
@@ -160,3 +166,24 @@ def test_a_reference_row_from_another_table_is_named_as_most_groups_name_it():
     study = runner().load_study(ROOT / "experiments/flying_digits/study.yaml")
     assert common.run_label(study, "scratch", ["ranking-s0"]) == "ConvLSTM from scratch"
     assert common.run_label(study, "scratch", ["schedule"]) == "cosine (the base)"
+
+
+def test_flying_digits_claims_weigh_a_single_seed_against_the_studys_spread(run):
+    report = load("flying_digits_report", ROOT / "experiments/flying_digits/report.py")
+    study = run.load_study(ROOT / "experiments/flying_digits/study.yaml")
+
+    def res(mse):
+        return {**_result(mse), "config": {"data": {}}}
+
+    # finetune-2 over 3 seeds: mean 25.0, std 0.1 (the study's spread); the TMU-network finetune: mean 24.8, 3 seeds
+    results = {"finetune-2-s0": res(24.9), "finetune-2-s1": res(25.0), "finetune-2-s2": res(25.1),
+               "mt-both-init2-beta0-s0": res(24.7), "mt-both-init2-beta0-s1": res(24.8), "mt-both-init2-beta0-s2": res(24.9),
+               "mt-both-init2-s0": res(24.62)}
+    claims = "\n".join(report.claims(study, results))
+    # 3 seeds a side, a gap of 0.2 beyond either std (0.1): no flag
+    assert ("finetuning into the released TMU network beats finetuning into a ConvLSTM, both from the 2-digit source "
+            "(beyond the paper: the TMU network at beta 0, its sources never in the loss): **holds** here: "
+            "mt-both-init2-beta0 24.80 (3 seeds) against finetune-2 25.00 (3 seeds)\n") in claims + "\n"
+    # one seed against three: 0.18 is under 2 * 0.1 * sqrt(1 + 1/3) = 0.231
+    assert ("**holds** here: mt-both-init2 24.62 (1 seed) against mt-both-init2-beta0 24.80 (3 seeds); within chance "
+            "for a single seed: the gap is under 0.23") in claims

@@ -59,6 +59,9 @@ def claims(study, results: dict) -> list[str]:
          "mt-both-released-beta0"),
         ("the same for a target started from the 2-digit source's weights (beyond the paper)", "mt-both-init2",
          "mt-both-init2-beta0"),
+        ("finetuning into the released TMU network beats finetuning into a ConvLSTM, both from the 2-digit source "
+         "(beyond the paper: the TMU network at beta 0, its sources never in the loss)", "mt-both-init2-beta0",
+         "finetune-2"),
         ("the released cell's gain is not its LayerNorm: the released TMU beats ConvLSTM + gate norm",
          "mt-both-released", "scratch-gn"),
         ("with twice the target data, memory transfer still beats finetuning (paper Fig. 7)", "mt-both-released-f2",
