@@ -456,3 +456,22 @@ def test_train_other_backbones_from_the_command_line(zoo, tmp_path, backbone):
     assert main(["train", "--dataset", "mnist2", "--backbone", backbone, "--method", "memory-transfer",
                  "--source", "one", "--zoo", str(zoo), "--out", str(out), *tiny_args("--iterations", "2")]) == 0
     assert json.loads((out / "results.json").read_text())["test"]["mse"] > 0
+
+
+def test_a_resumed_log_keeps_its_rows_on_disk_before_any_new_row_is_written(tmp_path):
+    """A run killed right after it resumed (its first new row never flushed) keeps its curve up to the checkpoint."""
+    from transmem.training.trainer import VALID_FIELDS, _csv_log
+
+    path = tmp_path / "valid.csv"
+    with open(path, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=VALID_FIELDS)
+        w.writeheader()
+        w.writerows({"step": s, "mse": 30.0 - s, "ssim": 0.5} for s in (250, 500, 750))
+    file, writer = _csv_log(path, VALID_FIELDS, resume_from=500)  # left open, as a killed process leaves it
+    try:
+        assert [int(r["step"]) for r in csv.DictReader(open(path))] == [250, 500]
+        writer.writerow({"step": 750, "mse": 1.0, "ssim": 0.9})
+        file.flush()
+        assert [int(r["step"]) for r in csv.DictReader(open(path))] == [250, 500, 750]
+    finally:
+        file.close()

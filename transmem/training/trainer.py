@@ -467,13 +467,22 @@ class _Log:
 
 
 def _csv_log(path: Path, fields: tuple[str, ...], resume_from: int | None):
-    """Open a CSV log for writing, keeping the rows up to the resumed step (none for a fresh run)."""
+    """Open a CSV log for appending, keeping the rows up to the resumed step (none for a fresh run).
+
+    The kept rows are rewritten atomically before the file is reopened, so a run killed right after it resumed (before
+    its first new row is flushed) still has its curve up to the checkpoint.
+    """
     rows = []
     if resume_from is not None and path.is_file():
         with open(path, newline="") as f:
             rows = [r for r in csv.DictReader(f) if int(r["step"]) <= resume_from]
-    file = open(path, "w", newline="")
-    writer = csv.DictWriter(file, fieldnames=fields)
-    writer.writeheader()
-    writer.writerows(rows)
-    return file, writer
+
+    def write_kept(tmp):
+        with open(tmp, "w", newline="") as f:
+            kept = csv.DictWriter(f, fieldnames=fields)
+            kept.writeheader()
+            kept.writerows(rows)
+
+    atomic_write(path, write_kept)
+    file = open(path, "a", newline="")
+    return file, csv.DictWriter(file, fieldnames=fields)
