@@ -348,4 +348,5 @@ def test_the_plan_times_a_run_by_committed_runs_of_its_kind(study, capsys):
     assert run.main([str(study), "--dry-run", "--only", "beta"]) == 0
     out = capsys.readouterr().out
     assert "1 distinct runs to train: 1 timed by committed runs of their kind" in out  # mt-b1-s0 (mt-b0.01 is done)
-    assert "group beta: about 1.0 core-hours to train" in out  # 4 iterations of 900 s
+    # 4 iterations of 900 s; a lone run takes its whole time even with two jobs
+    assert "group beta: about 1.0 core-hours to train, 1.0 h of wall time with --jobs 2 --threads 1" in out

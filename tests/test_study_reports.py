@@ -24,6 +24,7 @@ def test_table2_puts_both_backbones_beside_the_paper(run, tmp_path):
     results = {"scratch-predrnn-s0": _result(40.0), "scratch-predrnn-s1": _result(42.0),
                "finetune-2-predrnn-s0": _result(38.0), "mt-both-predrnn-s0": _result(39.0),
                "mt-both-released-predrnn-s0": _result(37.0), "mt-both-released-beta0-predrnn-s0": _result(36.0),
+               "mt-both-init2-beta0-predrnn-s0": _result(30.0),
                "scratch-mim-s0": _result(30.0, 0.6), "mt-both-mim-s0": _result(27.0, 0.7)}
     table = "\n".join(report.table2(study, results))
     # PredRNN: scratch 41 ± 1.41 over 2 seeds; MIM: one seed; paper numbers beside each
@@ -35,6 +36,11 @@ def test_table2_puts_both_backbones_beside_the_paper(run, tmp_path):
     assert "PredRNN: memory transfer from both beats scratch (paper 84.9 against 93.4): **holds**" in claims
     assert "PredRNN: the gain is the transfer's, not the cell's: the released TMU beats the same network at beta 0 (not in the paper): **does not hold**" in claims
     assert "MIM: memory transfer from both beats finetuning from 2 digits (paper 75.3 against 83.2): not yet measured" in claims
+    # beyond the paper: the flying-digits recipe against plain finetuning; 8 apart is past twice the single-seed
+    # standard error (2 * 1.41 * sqrt(2) = 4.0)
+    assert "| finetune into the released TMU network from 2 digits (beta 0) | 30.00 | 0.500 | 1 | -26.8 % |  | not run |" in table
+    assert "PredRNN: finetuning into the released TMU network beats finetuning into a plain PredRNN, both from 2 digits (not in the paper; the flying-digits study's best recipe on ConvLSTM): **holds**" in claims
+    assert "MIM: finetuning into the released TMU network beats finetuning into a plain MIM, both from 2 digits (not in the paper; the flying-digits study's best recipe on ConvLSTM): not yet measured" in claims
     assert report.table2(study, {}) == []
 
 

@@ -25,6 +25,7 @@ ROWS = {  # row -> its label (the runs are <row>-<backbone>)
     "mt-both": "TMU (paper cell) from 1 & 2 digits",
     "mt-both-released": "TMU (released cell) from 1 & 2 digits",
     "mt-both-released-beta0": "TMU (released cell), beta 0: no transfer",
+    "mt-both-init2-beta0": "finetune into the released TMU network from 2 digits (beta 0)",
 }
 ANCHOR = "ConvLSTM at 4,000 iterations (against Table 1's 8,000)"
 
@@ -89,7 +90,10 @@ def claims(study, results: dict) -> list[str]:
                   (f"{name}: memory transfer from both beats scratch (paper {paper[0]:g} against {paper[2]:g})",
                    "mt-both", "scratch"),
                   (f"{name}: the gain is the transfer's, not the cell's: the released TMU beats the same network at "
-                   "beta 0 (not in the paper)", "mt-both-released", "mt-both-released-beta0")]
+                   "beta 0 (not in the paper)", "mt-both-released", "mt-both-released-beta0"),
+                  (f"{name}: finetuning into the released TMU network beats finetuning into a plain {name}, both from "
+                   "2 digits (not in the paper; the flying-digits study's best recipe on ConvLSTM)",
+                   "mt-both-init2-beta0", "finetune-2")]
         spread = seed_spread({k: v for k, v in rows.items() if k.endswith(f"-{b}")})  # this backbone's seeds
         for text, winner, loser in checks:
             w, loss = mse(f"{winner}-{b}"), mse(f"{loser}-{b}")
