@@ -256,19 +256,22 @@ def seed_spread(rows: dict[str, list[dict]], metric: str = "mse") -> float | Non
 
 def verdict(win: list[float], lose: list[float], *, lower: bool = True, digits: int = 2,
             names: tuple[str, str] = ("", ""), spread: float | None = None) -> str:
-    """'**holds** here: <win> (n seeds) against <lose> (m seeds)' on the seeds' means (lower or higher is better),
-    flagged when the gap is within the seeds' spread, or, where a side has one seed, within chance: `spread`
-    (seed_spread, the study's largest seed std) is taken as every row's std, so the gap between a mean of n seeds
-    and one of m has a standard error of spread * sqrt(1/n + 1/m), and a gap below twice that (about the 95 % band)
-    is no finding. So a single seed against a 3-seed mean must differ by 2.3 spreads, two single seeds by 2.8."""
+    """'**holds** here: <win> (n seeds) against <lose> (m seeds)' on the seeds' means (lower or higher is better), or
+    '**not shown** here: ...' when the gap is no finding: within the seeds' spread (2+ seeds a side), or, where a side
+    has one seed, within chance: `spread` (seed_spread, the study's largest seed std) is taken as every row's std, so
+    the gap between a mean of n seeds and one of m has a standard error of spread * sqrt(1/n + 1/m), and a gap below
+    twice that (about the 95 % band) is no finding. So a single seed against a 3-seed mean must differ by 2.3
+    spreads, two single seeds by 2.8."""
     w, v = statistics.mean(win), statistics.mean(lose)
     holds = w < v if lower else w > v
-    flag = "; within the seeds' spread" if within_spread(win, lose) else ""
-    if not flag and spread is not None and min(len(win), len(lose)) < 2:
+    why = "the gap is within the seeds' spread" if within_spread(win, lose) else ""
+    if not why and spread is not None and min(len(win), len(lose)) < 2:
         band = 2 * spread * math.sqrt(1 / len(win) + 1 / len(lose))
         if abs(w - v) < band:
-            flag = (f"; within chance for a single seed: the gap is under {band:.{digits}f}, twice its standard "
-                    f"error at this study's largest seed std (± {spread:.{digits}f})")
+            why = (f"within chance for a single seed: the gap is under {band:.{digits}f}, twice its standard error at "
+                   f"this study's largest seed std (± {spread:.{digits}f})")
+    word = "not shown" if why else "holds" if holds else "does not hold"
+    lean = f"; the means {'lean its way' if holds else 'lean the other way'}, but {why}" if why else ""
     a, b = (f"{n} " if n else "" for n in names)
-    return (f"**{'holds' if holds else 'does not hold'}** here: {a}{w:.{digits}f} ({seeds(len(win))}) against "
-            f"{b}{v:.{digits}f} ({seeds(len(lose))}){flag}")
+    return (f"**{word}** here: {a}{w:.{digits}f} ({seeds(len(win))}) against "
+            f"{b}{v:.{digits}f} ({seeds(len(lose))}){lean}")
