@@ -62,3 +62,15 @@ def test_numbers_yaml_reads_as_text_are_numbers():
     """PyYAML reads 1e-3 (no dot) as a string; a float field takes it as the number it is."""
     config = load_config(None, ["lr=1e-3", "beta=0", "model.gate_norm=[0]"])
     assert config.lr == 0.001 and isinstance(config.beta, float) and config.model.gate_norm == [0]
+
+
+def test_a_kernel_wider_than_the_state_is_refused_before_any_weight_is_allocated():
+    """A 35,201-wide kernel (found by the fuzz test) would ask for terabytes; on a 32x32 frame with patch 4 the state
+    is 8x8, so 15 is the widest kernel whose every weight can touch it."""
+    from transmem.models.network import NetConfig
+
+    NetConfig(frame_size=(32, 32), patch_size=4, hidden=(8,), kernel_size=15)
+    with pytest.raises(ValueError, match="kernel_size 17 is wider than the 8x8 state it slides over: use at most 15"):
+        NetConfig(frame_size=(32, 32), patch_size=4, hidden=(8,), kernel_size=17)
+    with pytest.raises(ValueError, match="kernel_size 35201 is wider"):
+        NetConfig(frame_size=(64, 32), patch_size=4, hidden=(8,), kernel_size=35201)

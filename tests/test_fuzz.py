@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 import yaml
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
@@ -43,6 +43,9 @@ def _one_line(message: str) -> bool:
 
 @settings(max_examples=300, deadline=None)
 @given(key=st.sampled_from(KEYS), value=VALUES, raw=RAW, use_raw=st.booleans())
+@example(key="data", value=None, raw="0:", use_raw=True)  # a mapping with an integer key (found by this test)
+@example(key="model", value={None: 1, "a": 2}, raw="", use_raw=False)  # keys of mixed types: sorted as text
+@example(key="lr_schedule", value="\n", raw="", use_raw=False)  # a value with a newline: named by its repr
 def test_any_override_gives_a_valid_config_or_one_line_naming_it(key, value, raw, use_raw):
     text = raw if use_raw else yaml.safe_dump(value, default_flow_style=True).strip().removesuffix("...").strip()
     try:
@@ -71,6 +74,7 @@ def _snapshot(folder):
 
 @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(key=st.sampled_from(KEYS), value=VALUES)
+@example(key="model.kernel_size", value=35201)  # found by this test: it tried to allocate 1.9 TB
 def test_train_on_a_finished_run_with_any_override_exits_2_and_changes_nothing(finished_run, capsys, key, value):
     from test_training import tiny_args
 

@@ -59,6 +59,12 @@ class NetConfig:
             raise ValueError(f"hidden must list one positive width per layer, got {self.hidden}")
         if self.kernel_size % 2 == 0:
             raise ValueError(f"kernel_size must be odd so states keep their size, got {self.kernel_size}")
+        # on a state of side S (frame side / patch) a kernel wider than 2S - 1 only adds weights that multiply the
+        # zero padding, and a huge one would try to allocate terabytes before any other check
+        widest = 2 * max(self.frame_size) // self.patch_size - 1
+        if self.kernel_size > widest:
+            raise ValueError(f"kernel_size {self.kernel_size} is wider than the {self.frame_size[0] // self.patch_size}x"
+                             f"{self.frame_size[1] // self.patch_size} state it slides over: use at most {widest}")
         if self.peepholes and not backbone.peepholes:
             raise ValueError(f"backbone '{self.backbone}' has no peephole connections; drop peepholes")
         if self.n_sources < 0:

@@ -122,7 +122,7 @@ class TrainConfig:
         choices = {"lr_schedule": LR_SCHEDULES, "distill_norm": DISTILL_NORMS, "precision": PRECISIONS}
         for key, allowed in choices.items():
             if getattr(self, key) not in allowed:
-                raise ValueError(f"{key} '{getattr(self, key)}' is not one of {', '.join(allowed)}")
+                raise ValueError(f"{key} {getattr(self, key)!r} is not one of {', '.join(allowed)}")
         positive = {"iterations": self.iterations, "batch_size": self.batch_size, "lr": self.lr,
                     "val_every": self.val_every, "log_every": self.log_every, "checkpoint_every": self.checkpoint_every,
                     "model.patch_size": self.model.patch_size, "model.kernel_size": self.model.kernel_size}
@@ -153,7 +153,7 @@ def _build(cls, data: dict[str, Any], where: str):
     if not isinstance(data, dict):
         raise ValueError(f"{where or 'config'}: expected a mapping, got {type(data).__name__}")
     known = {f.name: f for f in fields(cls)}
-    unknown = sorted(set(data) - set(known))
+    unknown = sorted((str(k) for k in set(data) - set(known)))  # YAML may give int, float, bool or None keys
     if unknown:
         raise ValueError(f"unknown config key(s) {', '.join((where + '.' if where else '') + k for k in unknown)}; "
                          f"known keys{' in ' + where if where else ''}: {', '.join(sorted(known))}")

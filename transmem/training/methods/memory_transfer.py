@@ -46,16 +46,16 @@ class MemoryTransfer(Method):
         for key, value, allowed in (("beta_decay", self.beta_decay, self.beta_decays),
                                     ("distill_where", self.distill_where, self.distill_wheres)):
             if value not in allowed:
-                raise ValueError(f"method option {key} '{value}' is not one of {', '.join(allowed)}")
+                raise ValueError(f"method option {key} {value!r} is not one of {', '.join(allowed)}")
         init = self.option("init_from", None)
         if init is not None:
             by_name = {s.name: s for s in sources}
             if init not in by_name:
-                raise ValueError(f"init_from '{init}' is not one of this run's sources ({', '.join(by_name)}) "
+                raise ValueError(f"init_from {init!r} is not one of this run's sources ({', '.join(by_name)}) "
                                  "nor auto")
             copy_matching_weights(self.net, by_name[init].net, what=f"memory transfer initialised from '{init}'")
         if config.distill_norm not in DISTILL_NORMS:
-            raise ValueError(f"distill_norm '{config.distill_norm}' is not one of {', '.join(DISTILL_NORMS)}")
+            raise ValueError(f"distill_norm {config.distill_norm!r} is not one of {', '.join(DISTILL_NORMS)}")
         self.distill_norm = config.distill_norm
 
     def target_config(self, sources: list[Source]) -> NetConfig:
