@@ -670,8 +670,7 @@ def main(argv: list[str] | None = None) -> int:
 def _print_plan(study: Study, chosen: list[Run], states: dict, jobs: int, threads: int) -> int:
     step, source = seconds_per_plain_step(study, threads)
     measured = measured_step_seconds(study, threads)
-    hours: dict[str, float] = {}  # a group's run-hours: each run's wall time at --threads, summed
-    longest: dict[str, float] = {}  # a group's longest run: its wall time however many jobs run side by side
+    hours: dict[str, list[float]] = {}  # a group's runs: each one's wall time at --threads, in hours
     seen, timed = set(), 0
     for r in chosen:
         print(f"{r.group:10s} {r.name:32s} {states[r.key]:9s} {shown(r.result_path)}")
@@ -680,11 +679,10 @@ def _print_plan(study: Study, chosen: list[Run], states: dict, jobs: int, thread
             kind = step_kind(r.config)
             timed += kind in measured
             seconds = r.config["iterations"] * measured[kind] if kind in measured else relative_cost(r.config) * step
-            hours[r.group] = hours.get(r.group, 0.0) + seconds / 3600
-            longest[r.group] = max(longest.get(r.group, 0.0), seconds / 3600)
-    for group, h in hours.items():
-        print(f"group {group}: about {h * threads:.1f} core-hours to train, {max(h / jobs, longest[group]):.1f} h of "
-              f"wall time with --jobs {jobs} --threads {threads}")
+            hours.setdefault(r.group, []).append(seconds / 3600)
+    for group, h in hours.items():  # a lone long run takes its whole time however many jobs run side by side
+        print(f"group {group}: about {sum(h) * threads:.1f} core-hours to train, {max(sum(h) / jobs, max(h)):.1f} h "
+              f"of wall time with --jobs {jobs} --threads {threads}")
     print(f"{len(seen)} distinct runs to train: {timed} timed by committed runs of their kind on this CPU at {threads} "
           f"thread(s), the rest at {step:.2f} s per plain step ({source}) times relative_cost")
     return 0

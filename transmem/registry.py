@@ -37,7 +37,7 @@ class Registry:
         _load_all()
         if name not in self._entries:
             known = ", ".join(sorted(self._entries)) or "none"
-            raise KeyError(f"unknown {self.kind} '{name}'; choose one of: {known}")
+            raise KeyError(f"unknown {self.kind} {name!r}; choose one of: {known}")
         return self._entries[name]
 
     def names(self) -> list[str]:

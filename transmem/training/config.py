@@ -153,7 +153,7 @@ def _build(cls, data: dict[str, Any], where: str):
     if not isinstance(data, dict):
         raise ValueError(f"{where or 'config'}: expected a mapping, got {type(data).__name__}")
     known = {f.name: f for f in fields(cls)}
-    unknown = sorted((str(k) for k in set(data) - set(known)))  # YAML may give int, float, bool or None keys
+    unknown = sorted(str(k) for k in set(data) - set(known))  # YAML may give int, float, bool or None keys
     if unknown:
         raise ValueError(f"unknown config key(s) {', '.join((where + '.' if where else '') + k for k in unknown)}; "
                          f"known keys{' in ' + where if where else ''}: {', '.join(sorted(known))}")
