@@ -89,6 +89,28 @@ def test_a_finished_run_is_never_replaced_by_accident(tmp_path, capsys):
     assert (run / "valid.csv").read_text() != "a stale log\n" and (run / "results.json").is_file()
 
 
+def test_a_held_run_is_refused_before_any_data_or_network_is_built(tmp_path, capsys, monkeypatch):
+    """A refused command costs nothing: with a finished run in --out, neither the data nor the networks load
+    (a large or mistaken config used to allocate them first)."""
+    import transmem.training.trainer as trainer
+    from test_training import tiny_args
+
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "results.json").write_text("{}")
+
+    def built(*args, **kwargs):
+        raise AssertionError("the refused command built data or networks")
+
+    monkeypatch.setattr(trainer, "load_splits", built)
+    monkeypatch.setattr(trainer, "build_method", built)
+    for command in (["train", "--dataset", "mnist1"], ["pretrain", "--dataset", "mnist1", "--name", "x",
+                                                       "--zoo", str(tmp_path / "zoo")]):
+        assert main([*command, "--out", str(run), *tiny_args()]) == 2
+        assert "already holds a run (results.json)" in capsys.readouterr().err
+    assert (run / "results.json").read_text() == "{}"
+
+
 @pytest.mark.parametrize("argv, message", [
     (["evaluate", SHIPPED, "--batch-size", "0"], "argument --batch-size: must be >= 1, got 0"),
     (["evaluate", SHIPPED, "--size", "-1"], "argument --size: must be >= 1, got -1"),

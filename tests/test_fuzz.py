@@ -11,6 +11,7 @@ from hypothesis.extra import numpy as hnp
 
 from transmem.cli import main
 from transmem.data.io import read_frames
+from transmem.registry import BACKBONES, DATASETS, METHODS, check_choice
 from transmem.training.config import TrainConfig, load_config
 
 KEYS = ["iterations", "batch_size", "lr", "beta", "warmup_fraction", "lr_min", "lr_schedule", "precision",
@@ -56,6 +57,34 @@ def test_any_override_gives_a_valid_config_or_one_line_naming_it(key, value, raw
     assert isinstance(config, TrainConfig)
     config.check()  # what loaded is valid by the config's own rules
     assert config.iterations > 0 and config.batch_size > 0 and config.lr > 0 and config.model.kernel_size % 2 == 1
+
+
+@settings(max_examples=200, deadline=None)
+@given(registry=st.sampled_from([BACKBONES, DATASETS, METHODS]), name=st.text(max_size=12))
+@example(registry=BACKBONES, name="convlstm\n")  # a newline after a known name
+@example(registry=METHODS, name="'; rm -rf /")
+def test_any_registry_name_is_found_or_refused_in_one_line_naming_it(registry, name):
+    if name in registry.names():
+        assert registry.entry(name).name == name
+        return
+    with pytest.raises(KeyError) as err:
+        registry.get(name)
+    message = err.value.args[0]
+    assert _one_line(message) and repr(name) in message and registry.names()[0] in message, message
+
+
+@settings(max_examples=200, deadline=None)
+@given(value=st.one_of(st.text(max_size=12), st.none(), st.integers(), st.floats(allow_nan=True)))
+@example(value="cosine\n")
+def test_a_setting_outside_its_choices_is_refused_in_one_line_naming_it(value):
+    allowed = ("constant", "cosine")
+    if value in allowed:
+        check_choice("lr_schedule", value, allowed)
+        return
+    with pytest.raises(ValueError) as err:
+        check_choice("lr_schedule", value, allowed)
+    message = str(err.value)
+    assert _one_line(message) and message.startswith(f"lr_schedule {value!r} is not one of constant, cosine"), message
 
 
 @pytest.fixture(scope="module")

@@ -53,6 +53,13 @@ class Registry:
         return name in self._entries
 
 
+def check_choice(what: str, value: Any, allowed: tuple[str, ...] | list[str]) -> None:
+    """Refuse a setting outside its fixed choices in one line, naming the setting and what it accepts. `value` is
+    shown by its repr, so a name holding a newline or quotes still gives one readable line."""
+    if value not in allowed:
+        raise ValueError(f"{what} {value!r} is not one of {', '.join(allowed)}")
+
+
 BACKBONES = Registry("backbone")
 DATASETS = Registry("dataset")
 METHODS = Registry("method")

@@ -93,9 +93,10 @@ def _summary(results: dict) -> str:
 
 
 def run_train(args: argparse.Namespace) -> int:
-    from transmem.training.trainer import Trainer, shutdown_distributed
+    from transmem.training.trainer import Trainer, check_out_folder, shutdown_distributed
 
     config = resolve_config(args)
+    check_out_folder(config.out, resume=args.resume, overwrite=args.overwrite)  # before data and networks load
     trainer = Trainer(config, zoo=args.zoo, progress=not args.no_progress)
     try:
         results = trainer.run(resume=args.resume, overwrite=args.overwrite)
@@ -107,7 +108,7 @@ def run_train(args: argparse.Namespace) -> int:
 
 
 def run_pretrain(args: argparse.Namespace) -> int:
-    from transmem.training.trainer import Trainer
+    from transmem.training.trainer import Trainer, check_out_folder
 
     config = resolve_config(args)
     if config.method != "scratch" or config.sources:
@@ -117,6 +118,7 @@ def run_pretrain(args: argparse.Namespace) -> int:
         raise ValueError(f"zoo entry {folder} exists; use it as a source, or pass --force to replace it")
     if args.out is None and not any(s.startswith("out=") for s in args.set):
         config.out = str(Path("runs") / f"pretrain-{args.name}")
+    check_out_folder(config.out, resume=args.resume, overwrite=args.overwrite)
     trainer = Trainer(config, zoo=args.zoo, progress=not args.no_progress)
     results = trainer.run(resume=args.resume, overwrite=args.overwrite)
     if trainer.rank == 0:

@@ -22,7 +22,7 @@ from torch import nn
 from transmem.models.backbones import Backbone
 from transmem.models.cells.base import CellSpec
 from transmem.models.savp import LATENT_MODES, LatentModel, Latents
-from transmem.registry import BACKBONES
+from transmem.registry import BACKBONES, check_choice
 
 
 @dataclass(frozen=True)
@@ -214,8 +214,7 @@ class PredictiveNet(nn.Module):
                                  "or seed; drop latent and generator")
             return None
         latent = default if latent is None else latent
-        if latent not in LATENT_MODES:
-            raise ValueError(f"latent '{latent}' is not one of {', '.join(LATENT_MODES)}")
+        check_choice("latent", latent, LATENT_MODES)
         return latent
 
     # -- frame sub-scaling (space-to-depth) -------------------------------------------------------------------

@@ -47,6 +47,7 @@ from torch import nn
 
 from transmem.models.cells.base import CellSpec
 from transmem.models.cells.convlstm import ConvLSTMCell
+from transmem.registry import check_choice
 
 LATENT_MODES = ("posterior", "posterior-mean", "prior", "prior-mean")
 
@@ -88,8 +89,7 @@ class LatentModel(nn.Module):
 
     def run(self, batch: int, *, mode: str, posterior_steps: int, generator: torch.Generator | None,
             device, dtype) -> "LatentRun":
-        if mode not in LATENT_MODES:
-            raise ValueError(f"latent '{mode}' is not one of {', '.join(LATENT_MODES)}")
+        check_choice("latent", mode, LATENT_MODES)
         return LatentRun(self, batch, mode=mode, posterior_steps=posterior_steps, generator=generator,
                          device=device, dtype=dtype)
 

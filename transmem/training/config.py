@@ -14,6 +14,7 @@ from typing import Any
 
 import yaml
 
+from transmem.registry import check_choice
 from transmem.training.lr_schedule import LR_SCHEDULES
 
 
@@ -121,8 +122,7 @@ class TrainConfig:
 
         choices = {"lr_schedule": LR_SCHEDULES, "distill_norm": DISTILL_NORMS, "precision": PRECISIONS}
         for key, allowed in choices.items():
-            if getattr(self, key) not in allowed:
-                raise ValueError(f"{key} {getattr(self, key)!r} is not one of {', '.join(allowed)}")
+            check_choice(key, getattr(self, key), allowed)
         positive = {"iterations": self.iterations, "batch_size": self.batch_size, "lr": self.lr,
                     "val_every": self.val_every, "log_every": self.log_every, "checkpoint_every": self.checkpoint_every,
                     "model.patch_size": self.model.patch_size, "model.kernel_size": self.model.kernel_size}

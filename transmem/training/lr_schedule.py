@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import math
 
+from transmem.registry import check_choice
+
 LR_SCHEDULES = ("constant", "cosine")
 
 
 def learning_rate(step: int, *, lr: float, iterations: int, schedule: str = "constant",
                   warmup_fraction: float = 0.0, lr_min: float = 0.0) -> float:
-    if schedule not in LR_SCHEDULES:
-        raise ValueError(f"lr_schedule '{schedule}' is not one of {', '.join(LR_SCHEDULES)}")
+    check_choice("lr_schedule", schedule, LR_SCHEDULES)
     warmup = int(round(warmup_fraction * iterations))
     if step < warmup:
         return lr * (step + 1) / warmup

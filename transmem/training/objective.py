@@ -35,6 +35,7 @@ import torch
 import torch.nn.functional as F
 
 from transmem.models.network import StepStacks
+from transmem.registry import check_choice
 
 
 def frame_loss(predicted: torch.Tensor, truth: torch.Tensor) -> torch.Tensor:
@@ -54,8 +55,7 @@ def distill_loss(
     distilled / memories: layer -> (B, T, M, C, H, W); `memories` come from the memory bank (no gradient).
     `distilled` may be a rollout's StepStacks, whose per-step tensors are then read without stacking them.
     """
-    if norm not in DISTILL_NORMS:
-        raise ValueError(f"distill_norm '{norm}' is not one of {', '.join(DISTILL_NORMS)}")
+    check_choice("distill_norm", norm, DISTILL_NORMS)
     if set(distilled) != set(memories):
         raise ValueError(f"distilled layers {sorted(distilled)} do not match bank layers {sorted(memories)}")
     total = None

@@ -28,6 +28,7 @@ from typing import Callable
 import torch
 
 from transmem.machine import NATIVE_BF16_FLAGS, cpu_flags
+from transmem.registry import check_choice
 
 PRECISIONS = ("auto", "bf16", "fp32")
 MARGIN = 1.2  # bf16 must take at most 1 / MARGIN of fp32's time: smaller gains are within a probe's noise
@@ -70,8 +71,7 @@ def choose_precision(setting: str, *, device: torch.device, time_step: Callable[
                      repeats: int = PROBE_REPEATS, margin: float = MARGIN) -> PrecisionChoice:
     """The precision of a run. `time_step(p)` / `time_bank(p)` run one training step / one bank collection in
     precision p and return its seconds (see `step_timer`, `bank_timer`); `time_bank` is None without a bank."""
-    if setting not in PRECISIONS:
-        raise ValueError(f"precision '{setting}' is not one of {', '.join(PRECISIONS)}")
+    check_choice("precision", setting, PRECISIONS)
     if setting != "auto":
         return PrecisionChoice(setting, setting, "set in the config")
     if device.type == "cuda":

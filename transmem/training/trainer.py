@@ -149,6 +149,18 @@ RUN_FILES = ("last.safetensors", "best.safetensors", "results.json", "log.csv", 
              "precision.json")
 
 
+def check_out_folder(out: str | Path, *, resume: bool, overwrite: bool) -> list[str]:
+    """The run files `out` already holds, or a TrainingError when they would be neither continued (resume) nor
+    replaced (overwrite). Cheap, so a command calls it before it loads data or builds networks."""
+    if resume and overwrite:
+        raise TrainingError("pass --resume (continue the run) or --overwrite (replace it), not both")
+    held = [name for name in RUN_FILES if (Path(out) / name).exists()]
+    if held and not resume and not overwrite:
+        raise TrainingError(f"{out} already holds a run ({', '.join(held)}); pass --resume to continue it, "
+                            "--overwrite to replace it, or choose another --out")
+    return held
+
+
 class Trainer:
     def __init__(self, config: TrainConfig, *, zoo: str | None = None, progress: bool = True):
         self.config = config
@@ -304,15 +316,8 @@ class Trainer:
         """Train (or continue) the run in config.out and test it. A folder that holds a run is only continued
         (resume) or replaced (overwrite: its files are deleted now, after the config, data and sources loaded)."""
         cfg, train = self.config, self.data["train"]
-        if resume and overwrite:
-            raise TrainingError("pass --resume (continue the run) or --overwrite (replace it), not both")
-        held = [name for name in RUN_FILES if (self.out / name).exists()]
+        held = check_out_folder(self.out, resume=resume, overwrite=overwrite)
         if held and not resume:
-            if not overwrite:
-                raise TrainingError(
-                    f"{self.out} already holds a run ({', '.join(held)}); pass --resume to continue it, --overwrite "
-                    "to replace it, or choose another --out"
-                )
             if self.rank == 0:
                 for name in held:
                     path = self.out / name

@@ -19,7 +19,7 @@ import torch
 from transmem.models.memory_bank import MemoryBank
 from transmem.models.network import NetConfig
 from transmem.models.zoo import Source
-from transmem.registry import METHODS
+from transmem.registry import METHODS, check_choice
 from transmem.training.methods.base import Method
 from transmem.training.methods.finetune import copy_matching_weights
 from transmem.training.objective import DISTILL_NORMS, transfer_objective
@@ -45,8 +45,7 @@ class MemoryTransfer(Method):
         self.distill_where = self.option("distill_where", "always")
         for key, value, allowed in (("beta_decay", self.beta_decay, self.beta_decays),
                                     ("distill_where", self.distill_where, self.distill_wheres)):
-            if value not in allowed:
-                raise ValueError(f"method option {key} {value!r} is not one of {', '.join(allowed)}")
+            check_choice(f"method option {key}", value, allowed)
         init = self.option("init_from", None)
         if init is not None:
             by_name = {s.name: s for s in sources}
@@ -54,8 +53,7 @@ class MemoryTransfer(Method):
                 raise ValueError(f"init_from {init!r} is not one of this run's sources ({', '.join(by_name)}) "
                                  "nor auto")
             copy_matching_weights(self.net, by_name[init].net, what=f"memory transfer initialised from '{init}'")
-        if config.distill_norm not in DISTILL_NORMS:
-            raise ValueError(f"distill_norm {config.distill_norm!r} is not one of {', '.join(DISTILL_NORMS)}")
+        check_choice("distill_norm", config.distill_norm, DISTILL_NORMS)
         self.distill_norm = config.distill_norm
 
     def target_config(self, sources: list[Source]) -> NetConfig:
