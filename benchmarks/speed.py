@@ -569,9 +569,10 @@ HEADER = (
 
 def cpu_line() -> str:
     """The table's heading: the CPU model and its bf16-relevant flags (bf16 speed depends on them)."""
-    from transmem.machine import BF16_FLAGS, cpu_flags, cpu_name
+    from transmem.machine import BF16_FLAGS, cpu_flags, cpu_model, cpu_name
 
-    return f"cpu: {cpu_name()}; flags: {' '.join(cpu_flags()) or 'none of ' + ' '.join(BF16_FLAGS)}"
+    name = " ".join(filter(None, (cpu_name(), cpu_model())))
+    return f"cpu: {name}; flags: {' '.join(cpu_flags()) or 'none of ' + ' '.join(BF16_FLAGS)}"
 
 
 def format_row(row: dict) -> str:
@@ -714,11 +715,12 @@ def main(argv=None) -> int:
     WAIT.update(max_s=args.wait_quiet, below=args.quiet_below)
     out_path = Path(args.out)
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    from transmem.machine import cpu_flags, cpu_name
+    from transmem.machine import cpu_flags, cpu_model, cpu_name
 
     report = {
         "machine": {"platform": platform.platform(), "processor": platform.processor(), "cpus": os.cpu_count(),
-                    "python": platform.python_version(), "cpu": cpu_name(), "cpu_flags": list(cpu_flags())},
+                    "python": platform.python_version(), "cpu": cpu_name(), "cpu_model": cpu_model(),
+                    "cpu_flags": list(cpu_flags())},
         "args": {k: v for k, v in vars(args).items() if k != "child"},
         "started": time.strftime("%Y-%m-%d %H:%M:%S"),
     }

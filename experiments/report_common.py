@@ -134,9 +134,11 @@ def sources_table(study) -> str | None:
 
 
 def machine_line(machine: dict) -> str:
-    """'AMD EPYC (avx2), 1 thread(s) per run': the CPU's name, with its vector flags where the result kept them."""
+    """'AMD EPYC family 26 model 2 (avx2), 1 thread(s) per run': the CPU's name, with its family/model numbers and
+    vector flags where the result kept them."""
+    model = f" {machine['cpu_model']}" if machine.get("cpu_model") else ""
     flags = f" ({', '.join(machine['cpu_flags'])})" if machine.get("cpu_flags") else ""
-    return f"{machine['cpu']}{flags}, {machine['threads']} thread(s) per run"
+    return f"{machine['cpu']}{model}{flags}, {machine['threads']} thread(s) per run"
 
 
 def write_tables(study, results: dict) -> list[str]:

@@ -252,9 +252,9 @@ def relative_cost(config: dict) -> float:
 
 def seconds_per_plain_step(study: Study, threads: int = 1) -> tuple[float, str]:
     """From the committed results: median time of a plain ConvLSTM step (scratch, finetune and L2SP runs, each step
-    time over its backbone's BACKBONE_COST), and where it comes from. Runs on this CPU (name and vector flags) at
-    this thread count are preferred: two AMD EPYCs here differ ~1.75x. 0.3 s (a 10 -> 10 flying-digits step on a
-    fast one) when there are none yet."""
+    time over its backbone's BACKBONE_COST), and where it comes from. Runs on this CPU (SAME_MACHINE) at this thread
+    count are preferred: AMD EPYCs here differ up to 2.3x. 0.3 s (a 10 -> 10 flying-digits step on a fast one) when
+    there are none yet."""
     here = machine(threads)
     times, same = [], []
     for r in study.runs:  # plain: no sources run and no TMU network (a beta-0 TMU costs more than its backbone)
@@ -265,7 +265,7 @@ def seconds_per_plain_step(study: Study, threads: int = 1) -> tuple[float, str]:
             t = result["train_s_per_batch"] / BACKBONE_COST.get(r.config["model"]["backbone"], 1.0)
             times.append(t)
             there = result.get("machine") or {}
-            if all(there.get(k) == here[k] for k in ("cpu", "cpu_flags", "threads")):
+            if all(there.get(k) == here[k] for k in SAME_MACHINE):
                 same.append(t)
     if same:
         return statistics.median(same), f"from {len(same)} committed run(s) on this CPU at {threads} thread(s)"
@@ -289,28 +289,32 @@ def step_kind(config: dict) -> str:
 
 
 def measured_step_seconds(study: Study, threads: int = 1) -> dict[str, float]:
-    """step_kind -> median s/step of the committed runs of that kind on this CPU (name and vector flags) at this
-    thread count: a measured time beats relative_cost's model, which is off by up to 1.5x for the TMU rows."""
+    """step_kind -> median s/step of the committed runs of that kind on this CPU (SAME_MACHINE) at this thread count:
+    a measured time beats relative_cost's model, which is off by up to 1.5x for the TMU rows."""
     here, times = machine(threads), {}
     for r in study.runs:
         if r.result_path.is_file():
             result = json.loads(r.result_path.read_text())
             there = result.get("machine") or {}
-            if result.get("train_s_per_batch") and all(there.get(k) == here[k] for k in ("cpu", "cpu_flags", "threads")):
+            if result.get("train_s_per_batch") and all(there.get(k) == here[k] for k in SAME_MACHINE):
                 kind = step_kind(result.get("config") or r.config)  # one entry per result file, shared or not
                 times.setdefault(kind, {})[r.result_path] = result["train_s_per_batch"]
     return {kind: statistics.median(by_run.values()) for kind, by_run in times.items()}
 
 
 # -- training ---------------------------------------------------------------------------------------------------
+SAME_MACHINE = ("cpu", "cpu_model", "cpu_flags", "threads")  # what must match for a committed step time to count here
+
+
 def machine(threads: int) -> dict:
     import torch
 
-    from transmem.machine import cpu_flags, cpu_name
+    from transmem.machine import cpu_flags, cpu_model, cpu_name
 
-    # the flags tell CPUs of one name apart: an AMD EPYC without avx512f trained these steps ~1.75x slower than one with
-    return {"cpu": cpu_name(), "cpu_flags": list(cpu_flags()), "cores": os.cpu_count(), "threads": threads,
-            "torch": torch.__version__, "python": platform.python_version()}
+    # the family/model numbers and the flags tell CPUs of one name apart: three "AMD EPYC" machines here trained the
+    # same steps up to 2.3x apart (results committed before cpu_model was recorded count as another machine)
+    return {"cpu": cpu_name(), "cpu_model": cpu_model(), "cpu_flags": list(cpu_flags()), "cores": os.cpu_count(),
+            "threads": threads, "torch": torch.__version__, "python": platform.python_version()}
 
 
 def _call(what: str, command: list[str], log: Path, threads: int) -> bool:

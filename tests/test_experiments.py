@@ -186,6 +186,13 @@ def test_the_cpu_is_named_in_results():
     common = load("report_common", ROOT / "experiments/report_common.py")
     line = common.machine_line({"cpu": "AMD EPYC", "cpu_flags": ["avx512f", "avx2"], "threads": 1})
     assert line == "AMD EPYC (avx512f, avx2), 1 thread(s) per run"
+    line = common.machine_line({"cpu": "AMD EPYC", "cpu_model": "family 26 model 2", "cpu_flags": ["avx2"], "threads": 2})
+    assert line == "AMD EPYC family 26 model 2 (avx2), 2 thread(s) per run"
+    from transmem.machine import cpu_model
+
+    info = "processor\t: 0\ncpu family\t: 25\nmodel\t\t: 1\nmodel name\t: AMD EPYC\n"
+    assert cpu_model(info) == "family 25 model 1"
+    assert cpu_model("processor\t: 0\nmodel name\t: Neoverse\n") is None  # no family line (an ARM CPU)
     assert common.machine_line({"cpu": "AMD EPYC", "threads": 1}) == "AMD EPYC, 1 thread(s) per run"  # older results
 
 
@@ -300,13 +307,14 @@ def test_only_trains_its_groups_in_the_order_given(study, capsys):
 
 
 def test_the_plan_prefers_step_times_measured_on_this_cpu(study):
-    """--dry-run's hours come from committed plain runs: those of this CPU (name, flags, threads) when there are
-    any, since two CPUs of one name trained ~1.75x apart here; else all, saying so."""
+    """--dry-run's hours come from committed plain runs: those of this CPU (name, family/model, flags, threads)
+    when there are any, since CPUs of one name trained up to 2.3x apart here; else all, saying so."""
     run = runner()
     loaded = run.load_study(study)
     by_name = {r.name: r for r in loaded.runs}
     here = run.machine(1)
     elsewhere = {**here, "cpu_flags": ["avx512f"] if "avx512f" not in here["cpu_flags"] else []}
+    another_family = {**here, "cpu_model": "family 1 model 1"}  # same name and flags, another generation
 
     def commit(name, seconds, machine):
         path = by_name[name].result_path
@@ -316,6 +324,7 @@ def test_the_plan_prefers_step_times_measured_on_this_cpu(study):
     assert run.seconds_per_plain_step(loaded) == (0.3, "a guess: no committed run yet")
     commit("scratch-s0", 2.0, elsewhere)
     commit("scratch-s1", 4.0, {**here, "threads": 2})
+    commit("finetune-2-s1", 3.0, another_family)
     step, source = run.seconds_per_plain_step(loaded)
     assert step == 3.0 and "other CPUs or thread counts" in source
     commit("finetune-2-s0", 0.5, here)
