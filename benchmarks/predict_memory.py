@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from transmem.machine import cpu_model, cpu_name
+from transmem.machine import cpu_label
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -81,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
         peak, seconds = peak_rss_of([sys.executable, "-m", "transmem", "predict", args.model, str(video),
                                      "--t-in", str(args.t_in), "--horizon", "10", "--out", str(Path(tmp) / "out")])
     whole = frames * 3 * args.width * args.height * 4 / 2**30
-    print(f"CPU: {' '.join(filter(None, (cpu_name(), cpu_model())))}; the video: {frames} frames of "
+    print(f"CPU: {cpu_label()}; the video: {frames} frames of "
           f"{args.width}x{args.height} ({video.suffix}, written in {written:.0f} s)")
     print("| what | peak resident memory | wall time |")
     print("|---|---|---|")

@@ -569,10 +569,9 @@ HEADER = (
 
 def cpu_line() -> str:
     """The table's heading: the CPU model and its bf16-relevant flags (bf16 speed depends on them)."""
-    from transmem.machine import BF16_FLAGS, cpu_flags, cpu_model, cpu_name
+    from transmem.machine import BF16_FLAGS, cpu_flags, cpu_label
 
-    name = " ".join(filter(None, (cpu_name(), cpu_model())))
-    return f"cpu: {name}; flags: {' '.join(cpu_flags()) or 'none of ' + ' '.join(BF16_FLAGS)}"
+    return f"cpu: {cpu_label()}; flags: {' '.join(cpu_flags()) or 'none of ' + ' '.join(BF16_FLAGS)}"
 
 
 def format_row(row: dict) -> str:

@@ -193,6 +193,10 @@ def test_the_cpu_is_named_in_results():
     info = "processor\t: 0\ncpu family\t: 25\nmodel\t\t: 1\nmodel name\t: AMD EPYC\n"
     assert cpu_model(info) == "family 25 model 1"
     assert cpu_model("processor\t: 0\nmodel name\t: Neoverse\n") is None  # no family line (an ARM CPU)
+    from transmem.machine import cpu_label
+
+    assert cpu_label(info) == "AMD EPYC family 25 model 1"
+    assert cpu_label("processor\t: 0\nmodel name\t: Neoverse\n") == "Neoverse"
     assert common.machine_line({"cpu": "AMD EPYC", "threads": 1}) == "AMD EPYC, 1 thread(s) per run"  # older results
 
 

@@ -36,6 +36,12 @@ def cpu_model(cpuinfo: str | None = None) -> str | None:
     return f"family {family} model {model}" if family and model else None
 
 
+def cpu_label(cpuinfo: str | None = None) -> str:
+    """The CPU as performance docs name it: its name and, where known, its family and model numbers."""
+    text = _cpuinfo() if cpuinfo is None else cpuinfo
+    return " ".join(filter(None, (cpu_name(text), cpu_model(text))))
+
+
 def cpu_flags(cpuinfo: str | None = None) -> tuple[str, ...]:
     """The BF16_FLAGS the CPU has, from /proc/cpuinfo's text (read when not given; empty tuple off Linux)."""
     have = set((_field(_cpuinfo() if cpuinfo is None else cpuinfo, "flags") or "").split())
