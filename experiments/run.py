@@ -46,6 +46,7 @@ STUDY_KEYS = {"base", "workdir", "report", "zoo", "sources", "groups", "title", 
 # Step time of each backbone against ConvLSTM's (docs/performance.md, demo configuration, batch 16; savp: its
 # generator plus the prior and posterior ConvLSTMs, an estimate until a study has measured it)
 BACKBONE_COST = {"convlstm": 1.0, "predrnn": 2.0, "mim": 2.9, "savp": 2.0}
+SAME_MACHINE = ("cpu", "cpu_model", "cpu_flags", "threads")  # what must match for a committed step time to count here
 DEFAULT_SAMPLES = 100  # futures drawn per test sequence for a stochastic run's best-of-N row (the paper's Table 3)
 GROUP_KEYS = {"seeds", "runs", "base", "set", "title", "table", "reference", "note"}
 
@@ -303,9 +304,6 @@ def measured_step_seconds(study: Study, threads: int = 1) -> dict[str, float]:
 
 
 # -- training ---------------------------------------------------------------------------------------------------
-SAME_MACHINE = ("cpu", "cpu_model", "cpu_flags", "threads")  # what must match for a committed step time to count here
-
-
 def machine(threads: int) -> dict:
     import torch
 
