@@ -220,6 +220,20 @@ def gate_table(results: dict) -> list[str]:
     return out + [""]
 
 
+def memory_table(results: dict) -> list[str]:
+    """Each layer's mean |C_t| at the first and the last step of the test rollout, for every run that has it: Eq. 5
+    can make a TMU layer's memory grow geometrically over the steps (transmem/evaluation/memory.py)."""
+    rows = [(name, r["memory"]["per_layer"]) for name, r in results.items() if r.get("memory")]
+    if not rows:
+        return []
+    out = ["## Memory scale: mean |C_t| of each layer at the first and last step of the test rollout", "",
+           "| run | layer: first step -> last step |", "|---|---|"]
+    for name, layers in sorted(rows):
+        cells = [f"{k}: {v[0]:.3g} -> {v[-1]:.3g}" for k, v in layers.items()]
+        out.append(f"| {name} | {'; '.join(cells)} |")
+    return out + [""]
+
+
 def prediction_strip(study, results: dict, names, file: str, heading: str, table: str | None = None) -> list[str]:
     """Input, truth and the seed-0 prediction of each run in `names` that has one (test MSE/frame in brackets)."""
     from run import from_uint8

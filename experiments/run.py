@@ -522,15 +522,19 @@ def sampled_test(net, data, samples: int) -> dict:
 
 def checkpoint_parts(checkpoint: Path, sample_sequence: int, samples: int) -> dict:
     """What a result keeps of its best checkpoint, from one load of it and of its test split: the transfer-gate
-    averages, the prediction sample and its gate maps, and a stochastic run's best of `samples`."""
+    averages, each layer's memory scale over the rollout, the prediction sample and its gate maps, and a
+    stochastic run's best of `samples`."""
     from transmem.evaluation.evaluate import dataset_for_model
     from transmem.evaluation.gates import gate_summary
+    from transmem.evaluation.memory import memory_summary
+    from transmem.models.network import PredictiveNet
     from transmem.training.predictor import load_predictor
 
     net, meta = load_predictor(checkpoint)
     data = dataset_for_model(meta, "test")
     names = gate_names(net, meta)
     return {"gates": gate_summary(net, data, names) if names else None,
+            "memory": memory_summary(net, data) if isinstance(net, PredictiveNet) else None,
             "sample": prediction_sample(net, data, sample_sequence),
             "sample_gates": sample_gate_maps(net, data, names, sample_sequence) if names else None,
             "test_samples": sampled_test(net, data, samples) if getattr(net, "stochastic", False) else None}
@@ -554,7 +558,7 @@ def write_result(run: Run, threads: int, sample_sequence: int = 0, samples: int 
         "valid_curve": _read_csv(run.folder / "valid.csv", ("step", "mse", "ssim")),
         "train_curve": _read_csv(run.folder / "log.csv", ("step", "loss", "frame", "distill", "lr")),
         **(checkpoint_parts(best, sample_sequence, samples) if best.is_file()
-           else dict.fromkeys(("gates", "sample", "sample_gates", "test_samples"))),
+           else dict.fromkeys(("gates", "memory", "sample", "sample_gates", "test_samples"))),
         "sample_sequence": sample_sequence,
         "machine": machine(threads),
         "written": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),

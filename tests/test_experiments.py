@@ -87,6 +87,8 @@ def test_a_study_trains_each_config_once_and_its_report_needs_only_the_result_fi
     assert json.loads((results / "scratch-s0.json").read_text())["gates"] is None
     assert json.loads((results / "scratch-s0.json").read_text())["test_samples"] is None  # deterministic
     assert json.loads((results / "scratch-s0.json").read_text())["sample_gates"] is None  # no gates
+    assert {k: len(v) for k, v in mt["memory"]["per_layer"].items()} == {"0": 5, "1": 5}  # |C_t| per layer and step
+    assert set(json.loads((results / "scratch-s0.json").read_text())["memory"]["per_layer"]) == {"0", "1"}
     # a source in the zoo that its recipe no longer describes is refused, not silently used
     changed = yaml.safe_load(study.read_text())
     changed["sources"]["tiny-2"]["set"]["data.options"] = {"frame_size": 16, "seq_len": 6, "t_in": 2}

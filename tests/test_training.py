@@ -241,7 +241,9 @@ def test_evaluate_predict_and_gates_from_checkpoints(zoo, tmp_path, capsys):
     assert set(g["mean"]) == {"one", "two"} and all(0 < v < 1 for v in g["mean"].values())
     assert set(g["per_layer"]) == {"0", "1"}
     assert (tmp_path / "g" / "gates.png").stat().st_size > 0
-    assert "transfer gates" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "transfer gates" in printed and "memory scale, mean |C_t| at step 1, 3, 5 of 5" in printed
+    assert set(g["memory_scale"]) == {"0", "1"} and all(len(v) == 5 and min(v) > 0 for v in g["memory_scale"].values())
 
 
 def _run_config(out, iterations=6, extra=()):

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import statistics
 
-from report_common import by_run, convergence, gate_table, mean_std, prediction_strip, run_label, seed_spread, tables, verdict
+from report_common import by_run, convergence, gate_table, mean_std, memory_table, prediction_strip, run_label, seed_spread, tables, verdict
 
 BACKBONES = ("predrnn", "mim")
 # Paper Table 2 (64x64 frames, 80,000 iterations): row -> {backbone: (MSE/frame, SSIM)}
@@ -109,4 +109,4 @@ def write_report(study, results: dict, parts: list[str]) -> list[str]:
                                    f"predictions-{b}.png", f"{name} predictions (test sequence 0, seed 0; test "
                                    "MSE/frame in brackets)")
     return parts + table2(study, results) + claims(study, results) + anchor(study, results) + \
-        convergence(study, results) + gate_table(results) + strips
+        convergence(study, results) + gate_table(results) + memory_table(results) + strips

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import statistics
 
-from report_common import by_run, convergence, gate_table, mean_std, prediction_strip, run_label, seed_spread, tables, verdict
+from report_common import by_run, convergence, gate_table, mean_std, memory_table, prediction_strip, run_label, seed_spread, tables, verdict
 
 # Paper Table 1 (ConvLSTM rows; 64x64 frames, 80,000 iterations): run name -> (MSE/frame, SSIM)
 PAPER = {
@@ -117,6 +117,6 @@ def fig7(study, results: dict) -> list[str]:
 
 def write_report(study, results: dict, parts: list[str]) -> list[str]:
     return parts + paper_table(study, results) + claims(study, results) + fig7(study, results) + \
-        convergence(study, results) + gate_table(results) + \
+        convergence(study, results) + gate_table(results) + memory_table(results) + \
         prediction_strip(study, results, STRIP, "predictions-converged.png",
                          "Predictions (test sequence 0, seed 0; test MSE/frame of the run in brackets)", TABLE)

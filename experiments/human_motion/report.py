@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import statistics
 
-from report_common import by_run, convergence, gate_table, mean_std, prediction_strip, run_label, verdict
+from report_common import by_run, convergence, gate_table, mean_std, memory_table, prediction_strip, run_label, verdict
 
 # Paper Table 3 (Human3.6M, 128x128, 80,000 iterations; SAVP: the best of 100 samples by SSIM): row -> column ->
 # (MSE/frame, SSIM)
@@ -119,4 +119,4 @@ def write_report(study, results: dict, parts: list[str]) -> list[str]:
     strips += prediction_strip(study, results, list(PAPER6), "predictions-kth.png",
                                "KTH-like predictions (test sequence 0, seed 0; test MSE/frame in brackets)")
     return parts + table3(study, results) + table6(study, results) + claims(study, results) + \
-        convergence(study, results) + gate_table(results) + strips
+        convergence(study, results) + gate_table(results) + memory_table(results) + strips

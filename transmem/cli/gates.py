@@ -1,5 +1,6 @@
 """`transmem gates`: how much each source is let in — transfer-gate averages per source and per layer on a dataset
-(paper Table 5), and gate maps over time as a picture."""
+(paper Table 5), and gate maps over time as a picture — and how large each layer's memory gets over the rollout
+(Eq. 5 can make it grow geometrically; transmem/evaluation/memory.py)."""
 from __future__ import annotations
 
 import argparse
@@ -12,6 +13,7 @@ from transmem.checkpoint import atomic_write
 from transmem.cli.evaluate import dataset_for
 from transmem.cli import positive_int
 from transmem.evaluation.gates import gate_statistics
+from transmem.evaluation.memory import memory_scale
 from transmem.models.network import PredictiveNet
 from transmem.training.predictor import load_predictor
 from transmem.viz import draw_gate_maps
@@ -44,11 +46,18 @@ def run(args: argparse.Namespace) -> int:
     for k in layers:
         print(f"{k:<8}" + "".join(f"{v:>20.3f}" for v in means[k]))
     print(f"{'all':<8}" + "".join(f"{v:>20.3f}" for v in overall))
+    scale = memory_scale(net, data, args.batch_size)
+    steps = len(next(iter(scale.values())))
+    shown = sorted({0, data.t_in - 1, steps - 1})
+    print("memory scale, mean |C_t| at step " + ", ".join(str(t + 1) for t in shown) + f" of {steps}")
+    for k, v in scale.items():
+        print(f"{k:<8}" + "".join(f"{v[t]:>20.4g}" for t in shown))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     document = {"checkpoint": args.checkpoint, "dataset": data.name, "split": data.split, "sources": names,
                 "per_layer": {str(k): dict(zip(names, map(float, means[k]))) for k in layers},
-                "mean": dict(zip(names, map(float, overall)))}
+                "mean": dict(zip(names, map(float, overall))),
+                "memory_scale": {str(k): [float(x) for x in v] for k, v in scale.items()}}
     text = json.dumps(document, indent=2)
     atomic_write(out / "gates.json", lambda tmp: Path(tmp).write_text(text))
     draw_gate_maps(out / "gates.png", data.frames[0, 1 : data.t_in + data.t_out], maps, names)
