@@ -45,6 +45,7 @@ def test_paper_configs_use_the_paper_settings():
     ("warmup_fraction=1.5", r"warmup_fraction must be in \[0, 1\]"),
     ("precision=fp16", "precision 'fp16' is not one of auto, bf16, fp32"),
     ("distill_norm=l1", "distill_norm 'l1' is not one of element"),
+    ("model.tmu_combine=sum", "model.tmu_combine 'sum' is not one of paper, convex"),
     ("data=3", "data: expected a mapping, got int"),
     ("model.hidden=[8,", r"override 'model.hidden=\[8,': the value is not valid YAML"),
     ("model.hidden=8", "config key model.hidden must be a list of integers, got 8"),

@@ -9,7 +9,8 @@ from transmem.models.tmu_autograd import TransferStep
 
 
 def reference_tmu(tmu: TransferableMemory, c_tilde: torch.Tensor, gate_logits: torch.Tensor):
-    """Eqs. 3 and 5 with plain autograd (the formulation the unit had before `TransferStep`)."""
+    """Eqs. 3 and 5 with plain autograd (the formulation the unit had before `TransferStep`); the convex form
+    C~ + (1/M) sum_m a (C^ - C~) when the unit has it."""
     m = tmu.n_sources
     z = tmu.distill(c_tilde)
     if tmu.released:
@@ -18,13 +19,16 @@ def reference_tmu(tmu: TransferableMemory, c_tilde: torch.Tensor, gate_logits: t
     else:
         c_hat = rearrange(tmu.norm(z), "b (m c) h w -> b m c h w", m=m)
     gates = torch.sigmoid(rearrange(gate_logits, "b (m c) h w -> b m c h w", m=m))
-    c_t = c_tilde + (gates * c_hat + (1 - gates) * c_tilde.unsqueeze(1)).sum(dim=1)
+    if tmu.combine == "convex":
+        c_t = c_tilde + (gates * (c_hat - c_tilde.unsqueeze(1))).sum(dim=1) / m
+    else:
+        c_t = c_tilde + (gates * c_hat + (1 - gates) * c_tilde.unsqueeze(1)).sum(dim=1)
     return c_t, c_hat, gates
 
 
-def _unit(released: bool, m: int = 3, c: int = 4, hw=(5, 6)):
+def _unit(released: bool, m: int = 3, c: int = 4, hw=(5, 6), combine: str = "paper"):
     torch.manual_seed(1)
-    tmu = TransferableMemory(channels=c, n_sources=m, released=released, state_size=hw).double()
+    tmu = TransferableMemory(channels=c, n_sources=m, released=released, state_size=hw, combine=combine).double()
     with torch.no_grad():  # non-trivial affine parameters
         for p in tmu.parameters():
             p.add_(0.3 * torch.randn_like(p))
@@ -33,10 +37,10 @@ def _unit(released: bool, m: int = 3, c: int = 4, hw=(5, 6)):
     return tmu, c_tilde, logits
 
 
-@pytest.mark.parametrize("released", [False, True])
+@pytest.mark.parametrize("released, combine", [(False, "paper"), (True, "paper"), (True, "convex")])
 @pytest.mark.parametrize("used", ["all", "c_t", "c_t+c_hat", "c_hat", "gates"])
-def test_lean_tmu_matches_autograd_values_and_gradients(released, used):
-    tmu, c_tilde, logits = _unit(released)
+def test_lean_tmu_matches_autograd_values_and_gradients(released, combine, used):
+    tmu, c_tilde, logits = _unit(released, combine=combine)
     params = [c_tilde, logits, *tmu.parameters()]
     weights = [torch.randn_like(t) for t in reference_tmu(tmu, c_tilde, logits)]
     pick = {"all": (0, 1, 2), "c_t": (0,), "c_t+c_hat": (0, 1), "c_hat": (1,), "gates": (2,)}[used]
@@ -70,11 +74,11 @@ def test_lean_tmu_takes_channels_last_inputs(released):
         torch.testing.assert_close(a, b)
 
 
-@pytest.mark.parametrize("released", [False, True])
-def test_lean_tmu_gradcheck(released):
+@pytest.mark.parametrize("released, combine", [(False, "paper"), (True, "paper"), (False, "convex")])
+def test_lean_tmu_gradcheck(released, combine):
     tmu, c_tilde, logits = _unit(released, m=2, c=2, hw=(3, 2))
     gamma, beta, eps = tmu._affine()
-    f = lambda c, g, w, ga, be: TransferStep.apply(c, g, w, ga, be, 2, eps)  # noqa: E731
+    f = lambda c, g, w, ga, be: TransferStep.apply(c, g, w, ga, be, 2, eps, combine)  # noqa: E731
     assert torch.autograd.gradcheck(f, (c_tilde, logits, tmu.distill.weight, gamma, beta))
 
 
@@ -85,3 +89,15 @@ def test_lean_tmu_without_grad_is_the_same_function():
         ref = reference_tmu(tmu, c_tilde, logits)
     for a, b in zip(fast, ref):
         torch.testing.assert_close(a, b)
+
+
+def test_convex_combination_is_bounded_by_its_parts_and_refuses_unknown_forms():
+    tmu, c_tilde, logits = _unit(True, combine="convex")
+    with torch.no_grad():
+        c_t, c_hat, gates = tmu(c_tilde, logits)
+        shut, _, _ = tmu(c_tilde, torch.full_like(logits, -1e4))  # every gate shut: C~ itself
+        both = torch.cat([c_tilde.unsqueeze(1), c_hat], dim=1)
+    torch.testing.assert_close(shut, c_tilde)
+    assert (c_t <= both.amax(dim=1) + 1e-12).all() and (c_t >= both.amin(dim=1) - 1e-12).all()
+    with pytest.raises(ValueError, match="tmu_combine 'sum' is not one of paper, convex"):
+        TransferableMemory(channels=2, n_sources=2, combine="sum")

@@ -115,3 +115,19 @@ def test_source_better_distils_only_where_the_source_predicted_better():
     method.bank.sources[1].head.weight.data.fill_(10.0)
     _, parts = method(frames, mask=mask, t_in=3)
     assert parts["distilled_share"] == 0.0 and parts["distill"] == 0.0
+
+
+def test_tmu_combine_reaches_every_tmu_layer_and_the_checkpoint_description():
+    method = _method("{}")
+    assert [cell.tmu.combine for cell in method.net.cells] == ["paper", "paper"]  # the paper cell: every layer
+    assert "tmu_combine" not in method.net.config.to_dict()  # Eq. 5's checkpoints are described as before
+    config = load_config(None, ["model.hidden=[8,8]", "model.kernel_size=3", "model.patch_size=2",
+                                "model.tmu_combine=convex", "method=memory-transfer"])
+    nets = [PredictiveNet(NetConfig(frame_size=(16, 16), patch_size=2, hidden=(8, 8), kernel_size=3)) for _ in range(2)]
+    sources = [Source(name=f"s{m}", path=Path(f"s{m}"), net=net, card={}) for m, net in enumerate(nets)]
+    convex = MemoryTransfer(config=config, frame_channels=1, frame_size=(16, 16), sources=sources)
+    assert [getattr(cell.tmu, "combine", None) for cell in convex.net.cells] == ["convex", None]  # released: layer 0
+    described = convex.net.config.to_dict()
+    assert described["tmu_combine"] == "convex" and NetConfig.from_dict(described) == convex.net.config
+    with pytest.raises(ValueError, match="tmu_combine 'mean' is not one of paper, convex"):
+        NetConfig(frame_size=(16, 16), patch_size=2, hidden=(8, 8), kernel_size=3, n_sources=2, tmu_combine="mean")

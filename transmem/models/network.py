@@ -22,6 +22,7 @@ from torch import nn
 from transmem.models.backbones import Backbone
 from transmem.models.cells.base import CellSpec
 from transmem.models.savp import LATENT_MODES, LatentModel, Latents
+from transmem.models.tmu import COMBINES
 from transmem.registry import BACKBONES, check_choice
 
 
@@ -37,6 +38,9 @@ class NetConfig:
     n_sources: int = 0  # M: the number of memory distillers and transfer gates in each TMU layer
     tmu_layers: tuple[int, ...] | None = None  # None: every layer (the paper), or layer 0 alone when released
     released: bool = False  # the authors' released TMU cell instead of the paper's
+    # how a TMU forms C_t: "paper" (Eq. 5 as written, which can grow the memory at every step) or "convex" (a
+    # convex combination of C~ and the distilled memories, beyond the paper; models/tmu.py)
+    tmu_combine: str = "paper"
     # layers whose gate convolution is followed by a LayerNorm, as in the released TMU cell (which has it in its
     # TMU layer whatever this says); true: every layer. Normalised to a tuple of layer indices
     gate_norm: bool | tuple[int, ...] = ()
@@ -69,6 +73,7 @@ class NetConfig:
             raise ValueError(f"backbone '{self.backbone}' has no peephole connections; drop peepholes")
         if self.n_sources < 0:
             raise ValueError(f"n_sources must be >= 0, got {self.n_sources}")
+        check_choice("tmu_combine", self.tmu_combine, COMBINES)
         if self.released and self.n_sources == 0:
             raise ValueError("released=True describes a TMU: give n_sources >= 1")
         if self.tmu_layers is not None:
@@ -123,6 +128,8 @@ class NetConfig:
         d = asdict(self)
         if self.latent_channels is None and self.latent_hidden is None:
             d.pop("latent_channels"), d.pop("latent_hidden")
+        if self.tmu_combine == "paper":  # so a checkpoint of Eq. 5 is described as before the option existed
+            d.pop("tmu_combine")
         return {k: (list(v) if isinstance(v, tuple) else v) for k, v in d.items()}
 
     @classmethod
@@ -194,6 +201,7 @@ class PredictiveNet(nn.Module):
                 state_size=config.state_size,
                 n_sources=config.n_sources if layer in tmu else 0,
                 released=config.released,
+                tmu_combine=config.tmu_combine,
                 gate_norm=layer in config.gate_norm,
                 zigzag_channels=hidden[layer - 1] if backbone.zigzag else 0,  # layer 0 reads the top layer's M
                 peepholes=config.peepholes,

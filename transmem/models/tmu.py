@@ -7,6 +7,13 @@ pre-activations (extra output channels of its gate convolution). This module tur
     a_t^m  = sigma(W_xm * X_t + W_hm * H_{t-1} + b_m)                        (Eq. 5)   `transfer_gates`
     C_t    = C~_t + sum_m [ a_t^m * C^_t^m + (1 - a_t^m) * C~_t ]            (Eq. 5)   `combine`
 
+Eq. 5 is (M + 1 - sum_m a) C~ + sum_m a C^: with gates near 0.5 it multiplies the memory by about M/2 + 1 every
+step, and only the next forget gate pulls it back, so the memory can grow geometrically along a rollout
+(transmem/evaluation/memory.py measures it). Beyond the paper, `combine="convex"` bounds it:
+    C_t    = C~_t + (1/M) sum_m a_t^m * (C^_t^m - C~_t)                               `combine`, convex
+a convex combination of C~ and the distilled memories (C~ itself when every gate is shut). Both are
+k C~ + s sum_m a (C^ - C~), with (k, s) = (M + 1, 1) for the paper and (1, 1/M) for the convex form.
+
 The M distillers are one 1x1 convolution with M*C outputs, so all sources cost one kernel call.
 
 Normalisation: the paper's LayerNorm normalises each distilled memory over (C, H, W). The paper-faithful
@@ -23,6 +30,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from transmem.registry import check_choice
 
 
 def distill(c_tilde: torch.Tensor, weight: torch.Tensor, gamma: torch.Tensor, beta: torch.Tensor, m: int,
@@ -45,27 +54,41 @@ def transfer_gates(gate_logits: torch.Tensor, m: int) -> torch.Tensor:
     return torch.sigmoid(gate_logits.reshape(b, m, -1, h, w))
 
 
-def combine(c_tilde: torch.Tensor, c_hat: torch.Tensor, gates: torch.Tensor) -> torch.Tensor:
-    """Eq. 5: C~ + sum_m [a c^ + (1 - a) C~]  ==  (M + 1 - sum_m a) C~ + sum_m a c^."""
-    m = gates.shape[1]
-    return torch.addcmul((gates * c_hat).sum(dim=1), (m + 1) - gates.sum(dim=1), c_tilde)
+COMBINES = ("paper", "convex")  # how C_t is formed from C~ and the distilled memories (see the module docstring)
 
 
-def transfer_step(c_tilde, gate_logits, weight, gamma, beta, m: int, eps: float):
+def combine_weights(mode: str, m: int) -> tuple[float, float]:
+    """(k, s) of C_t = k C~ + s sum_m a (C^ - C~): Eq. 5 as written, or its convex form."""
+    return (m + 1.0, 1.0) if mode == "paper" else (1.0, 1.0 / m)
+
+
+def combine(c_tilde: torch.Tensor, c_hat: torch.Tensor, gates: torch.Tensor, mode: str = "paper") -> torch.Tensor:
+    """Eq. 5: C~ + sum_m [a c^ + (1 - a) C~]  ==  (M + 1 - sum_m a) C~ + sum_m a c^; or, convex,
+    C~ + (1/M) sum_m a (c^ - C~)  ==  (1 - sum_m a / M) C~ + (1/M) sum_m a c^."""
+    k, s = combine_weights(mode, gates.shape[1])
+    mixed = (gates * c_hat).sum(dim=1)
+    if s == 1.0:
+        return torch.addcmul(mixed, k - gates.sum(dim=1), c_tilde)
+    return torch.addcmul(mixed.mul_(s), k - s * gates.sum(dim=1), c_tilde)
+
+
+def transfer_step(c_tilde, gate_logits, weight, gamma, beta, m: int, eps: float, mode: str = "paper"):
     """Eqs. 3 and 5 for one step: (C_t, C^ (B, M, C, H, W), a (B, M, C, H, W))."""
     c_hat = distill(c_tilde, weight, gamma, beta, m, eps)
     gates = transfer_gates(gate_logits, m)
-    return combine(c_tilde, c_hat, gates), c_hat, gates
+    return combine(c_tilde, c_hat, gates, mode), c_hat, gates
 
 
 class TransferableMemory(nn.Module):
     """The M memory distillers and the transfer-gated combination of one TMU layer."""
 
-    def __init__(self, *, channels: int, n_sources: int, released: bool = False, state_size: tuple[int, int] | None = None):
+    def __init__(self, *, channels: int, n_sources: int, released: bool = False,
+                 state_size: tuple[int, int] | None = None, combine: str = "paper"):
         super().__init__()
         if n_sources < 1:
             raise ValueError(f"a TMU needs at least one source, got n_sources={n_sources}")
-        self.channels, self.n_sources, self.released = channels, n_sources, released
+        check_choice("tmu_combine", combine, COMBINES)
+        self.channels, self.n_sources, self.released, self.combine = channels, n_sources, released, combine
         self.distill = nn.Conv2d(channels, n_sources * channels, kernel_size=1, bias=False)
         if released:
             if state_size is None:
@@ -95,7 +118,7 @@ class TransferableMemory(nn.Module):
             with torch.autocast(c_tilde.device.type, enabled=False):
                 return self.forward(c_tilde.float(), gate_logits.float())
         gamma, beta, eps = self._affine()
-        args = (c_tilde, gate_logits, self.distill.weight, gamma, beta, self.n_sources, eps)
+        args = (c_tilde, gate_logits, self.distill.weight, gamma, beta, self.n_sources, eps, self.combine)
         if torch.is_grad_enabled() and any(t.requires_grad for t in args[:5]):
             from transmem.models.tmu_autograd import TransferStep  # it builds on this module's equations
 

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch.autograd.function import once_differentiable
 
-from transmem.models.tmu import combine, transfer_gates
+from transmem.models.tmu import combine, combine_weights, transfer_gates
 
 
 def distill_with_stats(c_tilde: torch.Tensor, weight: torch.Tensor, gamma, beta, m: int, eps: float):
@@ -35,12 +35,12 @@ class TransferStep(torch.autograd.Function):
     """Eqs. 3 and 5 for one step, keeping only C~, the gates and the normalisation statistics for backward."""
 
     @staticmethod
-    def forward(ctx, c_tilde, gate_logits, weight, gamma, beta, m: int, eps: float):
+    def forward(ctx, c_tilde, gate_logits, weight, gamma, beta, m: int, eps: float, mode: str = "paper"):
         c_hat, _, mean, rstd = distill_with_stats(c_tilde, weight, gamma, beta, m, eps)
         gates = transfer_gates(gate_logits, m)
-        c_t = combine(c_tilde, c_hat, gates)
+        c_t = combine(c_tilde, c_hat, gates, mode)
         ctx.save_for_backward(c_tilde, gates, weight, gamma, beta, mean, rstd)
-        ctx.m = m
+        ctx.m, (ctx.k, ctx.s) = m, combine_weights(mode, m)
         ctx.set_materialize_grads(False)  # unused outputs (e.g. the gates) send None, not M-fold zeros
         return c_t, c_hat, gates
 
@@ -48,7 +48,7 @@ class TransferStep(torch.autograd.Function):
     @once_differentiable
     def backward(ctx, g_ct, g_chat, g_gates):
         c_tilde, gates, weight, gamma, beta, mean, rstd = ctx.saved_tensors
-        m = ctx.m
+        m, k, s = ctx.m, ctx.k, ctx.s  # C_t = k C~ + s sum_m a (C^ - C~)
         b, c, h, w = c_tilde.shape
         per_channel = gamma.dim() == 1
         z = F.conv2d(c_tilde, weight).contiguous()  # recomputed: cheaper than keeping an M-fold tensor per step
@@ -56,6 +56,8 @@ class TransferStep(torch.autograd.Function):
         shape = (m, c, 1, 1) if per_channel else gamma.shape
         gam, bet = gamma.view(shape), beta.view(shape)
         g_c = g_ct.unsqueeze(1) if g_ct is not None else None
+        if g_c is not None and s != 1.0:
+            g_c = g_c * s  # what reaches each a (C^ - C~) term of C_t
         # dL/dC^ (from the loss and through Eq. 5) and dL/da
         if g_c is None:
             g_hat = g_chat if g_chat is not None else torch.zeros_like(xhat)
@@ -88,5 +90,5 @@ class TransferStep(torch.autograd.Function):
             [ctx.needs_input_grad[0], ctx.needs_input_grad[2], False],
         )
         if g_in is not None and g_ct is not None:
-            g_in = g_in.addcmul_((m + 1) - gates.sum(dim=1), g_ct)
-        return g_in, g_logits, g_w, g_gamma, g_beta, None, None
+            g_in = g_in.addcmul_(k - s * gates.sum(dim=1), g_ct)
+        return g_in, g_logits, g_w, g_gamma, g_beta, None, None, None

@@ -43,6 +43,9 @@ class ModelConfig:
     # The authors' released TMU cell (layer 0 only) by default: in the flying-digits study it was the only TMU that
     # beat training from scratch; false gives the paper's text (every layer a TMU). docs/results-flying-digits-500.md
     released: bool = True
+    # how a TMU forms its memory C_t: "paper" (Eq. 5 as written) or "convex" (a convex combination of C~ and the
+    # distilled memories, beyond the paper: Eq. 5 can grow the memory geometrically along a rollout; models/tmu.py)
+    tmu_combine: str = "paper"
     # LayerNorm over the fused gate convolution (the released TMU cell has one in its TMU layer) for plain layers
     # too: false, true (every layer) or a list of layers. The control that tells the released cell's norm from
     # the transfer (docs/results-flying-digits.md)
@@ -117,12 +120,14 @@ class TrainConfig:
     def check(self) -> None:
         """Values the types allow but training cannot use, refused with the key and what it accepts. Names that
         registries own (method, backbone, dataset) are checked where they are looked up, with the list of names."""
+        from transmem.models.tmu import COMBINES
         from transmem.training.objective import DISTILL_NORMS
         from transmem.training.precision import PRECISIONS
 
         choices = {"lr_schedule": LR_SCHEDULES, "distill_norm": DISTILL_NORMS, "precision": PRECISIONS}
         for key, allowed in choices.items():
             check_choice(key, getattr(self, key), allowed)
+        check_choice("model.tmu_combine", self.model.tmu_combine, COMBINES)
         positive = {"iterations": self.iterations, "batch_size": self.batch_size, "lr": self.lr,
                     "val_every": self.val_every, "log_every": self.log_every, "checkpoint_every": self.checkpoint_every,
                     "model.patch_size": self.model.patch_size, "model.kernel_size": self.model.kernel_size}

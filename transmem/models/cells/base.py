@@ -26,6 +26,7 @@ class CellSpec:
     state_size: tuple[int, int]
     n_sources: int = 0  # > 0 makes the cell a TMU with this many memory distillers and transfer gates
     released: bool = False  # the authors' released TMU: LayerNorm on the gate conv, H from C~
+    tmu_combine: str = "paper"  # how the TMU forms C_t: Eq. 5 as written, or its convex form (models/tmu.py)
     gate_norm: bool = False  # LayerNorm on the gate conv without a TMU (the released cell's norm, as a control)
     zigzag_channels: int = 0  # channels of the incoming spatiotemporal memory M (PredRNN, MIM)
     peepholes: bool = False
@@ -57,7 +58,8 @@ class RecurrentCell(nn.Module):
         self.gate_norm = nn.LayerNorm([out, *spec.state_size]) if (spec.gate_norm or (spec.released and is_tmu)) else None
         self.tmu = (
             TransferableMemory(
-                channels=spec.hidden, n_sources=spec.n_sources, released=spec.released, state_size=spec.state_size
+                channels=spec.hidden, n_sources=spec.n_sources, released=spec.released, state_size=spec.state_size,
+                combine=spec.tmu_combine,
             )
             if is_tmu
             else None

@@ -51,5 +51,6 @@ class Finetune(Method):
         base = super().target_config(sources)
         if self.option("tmu", False):
             m = self.config.model
-            return base.replace(n_sources=1, released=m.released, tmu_layers=m.tmu_layers and tuple(m.tmu_layers))
+            return base.replace(n_sources=1, released=m.released, tmu_layers=m.tmu_layers and tuple(m.tmu_layers),
+                                tmu_combine=m.tmu_combine)
         return base

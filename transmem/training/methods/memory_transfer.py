@@ -59,7 +59,8 @@ class MemoryTransfer(Method):
     def target_config(self, sources: list[Source]) -> NetConfig:
         m = self.config.model
         return super().target_config(sources).replace(
-            n_sources=len(sources), released=m.released, tmu_layers=m.tmu_layers and tuple(m.tmu_layers)
+            n_sources=len(sources), released=m.released, tmu_layers=m.tmu_layers and tuple(m.tmu_layers),
+            tmu_combine=m.tmu_combine,
         )
 
     def set_progress(self, progress: float) -> None:
