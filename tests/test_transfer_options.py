@@ -123,6 +123,9 @@ def test_tmu_combine_reaches_every_tmu_layer_and_the_checkpoint_description():
     assert "tmu_combine" not in method.net.config.to_dict()  # Eq. 5's checkpoints are described as before
     config = load_config(None, ["model.hidden=[8,8]", "model.kernel_size=3", "model.patch_size=2",
                                 "model.tmu_combine=convex", "method=memory-transfer"])
+    # saved configs name it only when it is not Eq. 5, so committed study results still match their study files
+    assert config.to_dict()["model"]["tmu_combine"] == "convex"
+    assert "tmu_combine" not in load_config(None, []).to_dict()["model"]
     nets = [PredictiveNet(NetConfig(frame_size=(16, 16), patch_size=2, hidden=(8, 8), kernel_size=3)) for _ in range(2)]
     sources = [Source(name=f"s{m}", path=Path(f"s{m}"), net=net, card={}) for m, net in enumerate(nets)]
     convex = MemoryTransfer(config=config, frame_channels=1, frame_size=(16, 16), sources=sources)

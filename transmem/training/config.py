@@ -103,15 +103,15 @@ class TrainConfig:
     out: str = "runs/run"
 
     def to_dict(self) -> dict[str, Any]:
-        """Every key, except the stochastic backbone's keys of a deterministic target while they hold their
-        defaults: the saved config of such a run reads as it did before savp existed, so the run folders, checkpoints
-        and committed study results that compare configs key by key still match (reading fills the defaults in)."""
+        """Every key, except keys added after runs were committed while they hold their defaults (LATER_KEYS, and
+        the stochastic backbone's keys of a deterministic target): the saved config of such a run reads as it did
+        before, so the run folders, checkpoints and committed study results that compare configs key by key still
+        match (reading fills the defaults in)."""
         d = asdict(self)
         from transmem.registry import BACKBONES
 
-        if self.model.backbone in BACKBONES and BACKBONES.get(self.model.backbone).stochastic:
-            return d
-        for section, key in STOCHASTIC_KEYS:
+        stochastic = self.model.backbone in BACKBONES and BACKBONES.get(self.model.backbone).stochastic
+        for section, key in LATER_KEYS + (() if stochastic else STOCHASTIC_KEYS):
             node = d[section] if section else d
             if node[key] == _default(ModelConfig if section else TrainConfig, key):
                 node.pop(key)
@@ -147,6 +147,7 @@ class TrainConfig:
 
 
 STOCHASTIC_KEYS = (("", "lambda_kl"), ("", "lambda_adv"), ("model", "latent_channels"), ("model", "latent_hidden"))
+LATER_KEYS = (("model", "tmu_combine"),)
 
 
 def _default(cls, key: str) -> Any:
