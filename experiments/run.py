@@ -522,8 +522,9 @@ def sampled_test(net, data, samples: int) -> dict:
 
 def checkpoint_parts(checkpoint: Path, sample_sequence: int, samples: int) -> dict:
     """What a result keeps of its best checkpoint, from one load of it and of its test split: the transfer-gate
-    averages, each layer's memory scale over the rollout, the prediction sample and its gate maps, and a
-    stochastic run's best of `samples`."""
+    averages, each layer's memory scale over the rollout (of a target network; None for the models of knowledge
+    flow and ART, whose predictors wrap theirs), the prediction sample and its gate maps, and a stochastic run's
+    best of `samples`."""
     from transmem.evaluation.evaluate import dataset_for_model
     from transmem.evaluation.gates import gate_summary
     from transmem.evaluation.memory import memory_summary

@@ -37,7 +37,7 @@ def _unit(released: bool, m: int = 3, c: int = 4, hw=(5, 6), combine: str = "pap
     return tmu, c_tilde, logits
 
 
-@pytest.mark.parametrize("released, combine", [(False, "paper"), (True, "paper"), (True, "convex")])
+@pytest.mark.parametrize("released, combine", [(False, "paper"), (True, "paper"), (False, "convex"), (True, "convex")])
 @pytest.mark.parametrize("used", ["all", "c_t", "c_t+c_hat", "c_hat", "gates"])
 def test_lean_tmu_matches_autograd_values_and_gradients(released, combine, used):
     tmu, c_tilde, logits = _unit(released, combine=combine)
@@ -74,7 +74,7 @@ def test_lean_tmu_takes_channels_last_inputs(released):
         torch.testing.assert_close(a, b)
 
 
-@pytest.mark.parametrize("released, combine", [(False, "paper"), (True, "paper"), (False, "convex")])
+@pytest.mark.parametrize("released, combine", [(False, "paper"), (True, "paper"), (False, "convex"), (True, "convex")])
 def test_lean_tmu_gradcheck(released, combine):
     tmu, c_tilde, logits = _unit(released, m=2, c=2, hw=(3, 2))
     gamma, beta, eps = tmu._affine()
@@ -101,3 +101,6 @@ def test_convex_combination_is_bounded_by_its_parts_and_refuses_unknown_forms():
     assert (c_t <= both.amax(dim=1) + 1e-12).all() and (c_t >= both.amin(dim=1) - 1e-12).all()
     with pytest.raises(ValueError, match="tmu_combine 'sum' is not one of paper, convex"):
         TransferableMemory(channels=2, n_sources=2, combine="sum")
+    with pytest.raises(ValueError, match="tmu_combine 'Paper' is not one of paper, convex"):  # the functions too
+        gamma, beta, eps = tmu._affine()
+        TransferStep.apply(c_tilde, logits, tmu.distill.weight, gamma, beta, tmu.n_sources, eps, "Paper")

@@ -59,6 +59,7 @@ COMBINES = ("paper", "convex")  # how C_t is formed from C~ and the distilled me
 
 def combine_weights(mode: str, m: int) -> tuple[float, float]:
     """(k, s) of C_t = k C~ + s sum_m a (C^ - C~): Eq. 5 as written, or its convex form."""
+    check_choice("tmu_combine", mode, COMBINES)
     return (m + 1.0, 1.0) if mode == "paper" else (1.0, 1.0 / m)
 
 
@@ -67,9 +68,7 @@ def combine(c_tilde: torch.Tensor, c_hat: torch.Tensor, gates: torch.Tensor, mod
     C~ + (1/M) sum_m a (c^ - C~)  ==  (1 - sum_m a / M) C~ + (1/M) sum_m a c^."""
     k, s = combine_weights(mode, gates.shape[1])
     mixed = (gates * c_hat).sum(dim=1)
-    if s == 1.0:
-        return torch.addcmul(mixed, k - gates.sum(dim=1), c_tilde)
-    return torch.addcmul(mixed.mul_(s), k - s * gates.sum(dim=1), c_tilde)
+    return torch.addcmul(mixed if s == 1.0 else mixed.mul_(s), k - s * gates.sum(dim=1), c_tilde)
 
 
 def transfer_step(c_tilde, gate_logits, weight, gamma, beta, m: int, eps: float, mode: str = "paper"):
