@@ -132,5 +132,11 @@ def test_tmu_combine_reaches_every_tmu_layer_and_the_checkpoint_description():
     assert [getattr(cell.tmu, "combine", None) for cell in convex.net.cells] == ["convex", None]  # released: layer 0
     described = convex.net.config.to_dict()
     assert described["tmu_combine"] == "convex" and NetConfig.from_dict(described) == convex.net.config
+    # finetuning into a TMU network reads the same settings
+    from transmem.training.methods.finetune import Finetune
+
+    config.method, config.method_options = "finetune", {"tmu": True}
+    into_tmu = Finetune(config=config, frame_channels=1, frame_size=(16, 16), sources=sources[:1])
+    assert [getattr(cell.tmu, "combine", None) for cell in into_tmu.net.cells] == ["convex", None]
     with pytest.raises(ValueError, match="tmu_combine 'mean' is not one of paper, convex"):
         NetConfig(frame_size=(16, 16), patch_size=2, hidden=(8, 8), kernel_size=3, n_sources=2, tmu_combine="mean")

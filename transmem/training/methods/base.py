@@ -67,6 +67,13 @@ class Method(nn.Module):
             latent_hidden=m.latent_hidden,
         )
 
+    def tmu_config(self, base: NetConfig, n_sources: int) -> NetConfig:
+        """`base` as a TMU network with `n_sources` distillers and transfer gates, with the model section's TMU
+        settings (which cell, which layers, how C_t is formed): the one place methods that build TMUs read them."""
+        m = self.config.model
+        return base.replace(n_sources=n_sources, released=m.released, tmu_layers=m.tmu_layers and tuple(m.tmu_layers),
+                            tmu_combine=m.tmu_combine)
+
     @property
     def stochastic(self) -> bool:
         """Whether the target draws a latent (its predictor's `predict` then takes a generator)."""

@@ -49,8 +49,4 @@ class Finetune(Method):
 
     def target_config(self, sources: list[Source]) -> NetConfig:
         base = super().target_config(sources)
-        if self.option("tmu", False):
-            m = self.config.model
-            return base.replace(n_sources=1, released=m.released, tmu_layers=m.tmu_layers and tuple(m.tmu_layers),
-                                tmu_combine=m.tmu_combine)
-        return base
+        return self.tmu_config(base, 1) if self.option("tmu", False) else base

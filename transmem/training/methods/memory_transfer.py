@@ -57,11 +57,7 @@ class MemoryTransfer(Method):
         self.distill_norm = config.distill_norm
 
     def target_config(self, sources: list[Source]) -> NetConfig:
-        m = self.config.model
-        return super().target_config(sources).replace(
-            n_sources=len(sources), released=m.released, tmu_layers=m.tmu_layers and tuple(m.tmu_layers),
-            tmu_combine=m.tmu_combine,
-        )
+        return self.tmu_config(super().target_config(sources), len(sources))
 
     def set_progress(self, progress: float) -> None:
         """The trainer's share of training done, in [0, 1]: sets this step's beta under `beta_decay`."""
